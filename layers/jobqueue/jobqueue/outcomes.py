@@ -1,0 +1,123 @@
+"""What a handler gets (``JobContext``) and what it returns (an outcome).
+
+A handler is ``handle(job, ctx) -> Outcome | None``. Returning None, or
+``Complete``, completes the job. Raising ``PermanentError`` fails it at
+once; raising anything else retries it with backoff until its attempts run
+out. The handler's database writes go through ``ctx.conn``: they commit
+together with the job's new status, or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Union
+
+import psycopg
+
+from jobqueue.config import Settings
+from jobqueue.enqueue import Enqueued, NewJob, enqueue, enqueue_many
+from jobqueue.jobs import Job
+
+
+@dataclass(frozen=True)
+class Complete:
+    """The job is done; ``result`` (JSON-ready) is stored on the job."""
+
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class RetryAfter:
+    """Run the job again after ``seconds``; the attempt counts."""
+
+    seconds: float
+    reason: str = "retry requested by the handler"
+
+
+@dataclass(frozen=True)
+class SnoozeUntil:
+    """Run the job again at ``run_at`` (timezone-aware) without spending the attempt."""
+
+    run_at: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """The job has nothing left to do; it ends CANCELLED."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The job cannot succeed; it ends FAILED at once, whatever its attempts."""
+
+    reason: str
+
+
+Outcome = Union[Complete, RetryAfter, SnoozeUntil, Cancel, Fail]
+OUTCOME_TYPES = (Complete, RetryAfter, SnoozeUntil, Cancel, Fail)
+
+_SAVEPOINT = "jobqueue_job"
+
+
+class JobContext:
+    """The job's transaction and helpers, handed to its handler.
+
+    ``conn`` is the processor's connection, inside the transaction that
+    will also record the job's outcome. Use it for every write the job
+    makes, and never commit or roll it back yourself. The first use of
+    ``conn`` opens a savepoint, so a handler that fails has its writes
+    undone while other jobs in the same transaction keep theirs.
+    """
+
+    def __init__(
+        self,
+        job: Job,
+        conn: psycopg.Connection,
+        *,
+        settings: Settings,
+        logger: logging.Logger | logging.LoggerAdapter,
+        remaining_seconds: Callable[[], float],
+    ) -> None:
+        self.job = job
+        self.settings = settings
+        self.logger = logger
+        self._conn = conn
+        self._remaining_seconds = remaining_seconds
+        self.touched = False
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        if not self.touched:
+            self._conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+            self.touched = True
+        return self._conn
+
+    def remaining_seconds(self) -> float:
+        """Return the seconds left before the Lambda invocation times out."""
+        return self._remaining_seconds()
+
+    def enqueue(self, job: NewJob) -> Enqueued:
+        """Enqueue a follow-up job in this job's transaction."""
+        return enqueue(self.conn, job, max_payload_bytes=self.settings.max_payload_bytes)
+
+    def enqueue_many(self, jobs: list[NewJob]) -> list[Enqueued]:
+        """Enqueue follow-up jobs in this job's transaction."""
+        return enqueue_many(self.conn, jobs, max_payload_bytes=self.settings.max_payload_bytes)
+
+    def rollback_writes(self) -> None:
+        """Undo the handler's writes, if it made any."""
+        if self.touched:
+            self._conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            self._conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            self.touched = False
+
+    def keep_writes(self) -> None:
+        """Keep the handler's writes in the surrounding transaction."""
+        if self.touched:
+            self._conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            self.touched = False

@@ -1,0 +1,320 @@
+-- Every SQL statement of the job queue.
+--
+-- Format: a "-- name: <name>" line, a one-line "--" purpose, then the
+-- statement with %(param)s placeholders. Names start with a verb.
+--
+-- Time: the queue's columns are timestamp(3) holding UTC, as the
+-- application's ORM creates them. Every statement takes "now" from the
+-- database clock as now() AT TIME ZONE 'UTC' and converts timestamptz
+-- parameters the same way, so neither the session's time zone nor the
+-- caller's clock changes a due time.
+--
+-- Fencing: a statement that records a run's outcome matches the job's
+-- status, lease owner and attempt number. A processor whose lease expired
+-- therefore changes nothing and learns it from the empty RETURNING.
+
+-- name: enqueue_job
+-- Insert one job, or return the active job that has the same deduplication key.
+SELECT job_id, created
+FROM jobqueue_enqueue(
+    p_type => %(type)s::"JobType",
+    p_payload => %(payload)s::jsonb,
+    p_run_at => %(run_at)s::timestamptz,
+    p_delay_seconds => %(delay_seconds)s::float8,
+    p_max_attempts => %(max_attempts)s::integer,
+    p_priority => %(priority)s::integer,
+    p_dedup_key => %(dedup_key)s::text
+);
+
+-- name: enqueue_jobs
+-- Insert many jobs in one statement; rows whose deduplication key is taken are skipped.
+INSERT INTO "BackgroundJob" AS job (
+    id, type, status, payload, "scheduledAt", attempts, "maxAttempts",
+    priority, "dedupKey", "errorHistory", "createdAt", "updatedAt"
+)
+SELECT
+    item.id,
+    item.type::"JobType",
+    'PENDING',
+    item.payload::jsonb,
+    coalesce(
+        item.run_at AT TIME ZONE 'UTC',
+        (now() AT TIME ZONE 'UTC') + make_interval(secs => item.delay_seconds)
+    ),
+    0,
+    item.max_attempts,
+    item.priority,
+    item.dedup_key,
+    '[]'::jsonb,
+    now() AT TIME ZONE 'UTC',
+    now() AT TIME ZONE 'UTC'
+FROM unnest(
+    %(ids)s::text[], %(types)s::text[], %(payloads)s::text[], %(run_ats)s::timestamptz[],
+    %(delays)s::float8[], %(max_attempts)s::integer[], %(priorities)s::integer[], %(dedup_keys)s::text[]
+) WITH ORDINALITY AS item(id, type, payload, run_at, delay_seconds, max_attempts, priority, dedup_key, position)
+ORDER BY item.position
+ON CONFLICT ("dedupKey") WHERE "dedupKey" IS NOT NULL AND status IN ('PENDING', 'PROCESSING')
+DO NOTHING
+RETURNING job.id;
+
+-- name: find_active_jobs_by_dedup_keys
+-- Return the id of the active (PENDING or PROCESSING) job for each deduplication key.
+SELECT id, "dedupKey" AS dedup_key
+FROM "BackgroundJob"
+WHERE "dedupKey" = ANY(%(dedup_keys)s::text[])
+  AND status IN ('PENDING', 'PROCESSING');
+
+-- name: claim_due_jobs
+-- Claim up to a batch of due PENDING jobs, highest priority then oldest first.
+WITH due AS (
+    SELECT id
+    FROM "BackgroundJob"
+    WHERE status = 'PENDING'
+      AND "scheduledAt" <= now() AT TIME ZONE 'UTC'
+      AND (%(types)s::"JobType"[] IS NULL OR type = ANY(%(types)s::"JobType"[]))
+    ORDER BY priority DESC, "scheduledAt", id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE "BackgroundJob" AS job
+SET status = 'PROCESSING',
+    attempts = job.attempts + 1,
+    "startedAt" = now() AT TIME ZONE 'UTC',
+    "leaseOwner" = %(owner)s,
+    "leaseExpiresAt" = (now() AT TIME ZONE 'UTC') + make_interval(secs => %(lease_seconds)s),
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+FROM due
+WHERE job.id = due.id
+RETURNING job.*;
+
+-- name: complete_job
+-- Mark one leased job COMPLETED with its result.
+UPDATE "BackgroundJob"
+SET status = 'COMPLETED',
+    "completedAt" = now() AT TIME ZONE 'UTC',
+    "leaseExpiresAt" = NULL,
+    result = %(result)s::jsonb,
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(id)s AND status = 'PROCESSING' AND "leaseOwner" = %(owner)s AND attempts = %(attempt)s
+RETURNING id;
+
+-- name: complete_jobs
+-- Mark many leased jobs COMPLETED in one statement; returns the ids it changed.
+UPDATE "BackgroundJob" AS job
+SET status = 'COMPLETED',
+    "completedAt" = now() AT TIME ZONE 'UTC',
+    "leaseExpiresAt" = NULL,
+    result = done.result::jsonb,
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(results)s::text[]) AS done(id, attempt, result)
+WHERE job.id = done.id
+  AND job.status = 'PROCESSING'
+  AND job."leaseOwner" = %(owner)s
+  AND job.attempts = done.attempt
+RETURNING job.id;
+
+-- name: schedule_retry
+-- Return a leased job to PENDING after a delay, recording the attempt's error.
+UPDATE "BackgroundJob"
+SET status = 'PENDING',
+    "scheduledAt" = (now() AT TIME ZONE 'UTC') + make_interval(secs => %(delay_seconds)s),
+    "leaseExpiresAt" = NULL,
+    error = %(error)s,
+    "errorHistory" = "errorHistory" || jsonb_build_array(jsonb_build_object(
+        'attempt', attempts, 'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'kind', %(kind)s::text, 'error', %(error)s::text)),
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(id)s AND status = 'PROCESSING' AND "leaseOwner" = %(owner)s AND attempts = %(attempt)s
+RETURNING id;
+
+-- name: fail_job
+-- Mark a leased job FAILED for good, recording the attempt's error.
+UPDATE "BackgroundJob"
+SET status = 'FAILED',
+    "failedAt" = now() AT TIME ZONE 'UTC',
+    "leaseExpiresAt" = NULL,
+    error = %(error)s,
+    "errorHistory" = "errorHistory" || jsonb_build_array(jsonb_build_object(
+        'attempt', attempts, 'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'kind', %(kind)s::text, 'error', %(error)s::text)),
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(id)s AND status = 'PROCESSING' AND "leaseOwner" = %(owner)s AND attempts = %(attempt)s
+RETURNING id;
+
+-- name: cancel_leased_job
+-- Mark a leased job CANCELLED because its handler decided it has nothing left to do.
+UPDATE "BackgroundJob"
+SET status = 'CANCELLED',
+    "completedAt" = now() AT TIME ZONE 'UTC',
+    "leaseExpiresAt" = NULL,
+    result = jsonb_build_object('cancelled', %(reason)s::text),
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(id)s AND status = 'PROCESSING' AND "leaseOwner" = %(owner)s AND attempts = %(attempt)s
+RETURNING id;
+
+-- name: snooze_job
+-- Return a leased job to PENDING at a new time without spending its attempt.
+UPDATE "BackgroundJob"
+SET status = 'PENDING',
+    attempts = attempts - 1,
+    "scheduledAt" = greatest(%(run_at)s::timestamptz AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'),
+    "leaseExpiresAt" = NULL,
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(id)s AND status = 'PROCESSING' AND "leaseOwner" = %(owner)s AND attempts = %(attempt)s
+RETURNING id;
+
+-- name: release_jobs
+-- Hand back leased jobs that were claimed but never started, without spending an attempt.
+UPDATE "BackgroundJob" AS job
+SET status = 'PENDING',
+    attempts = job.attempts - 1,
+    "leaseExpiresAt" = NULL,
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+FROM unnest(%(ids)s::text[], %(attempts)s::integer[]) AS held(id, attempt)
+WHERE job.id = held.id
+  AND job.status = 'PROCESSING'
+  AND job."leaseOwner" = %(owner)s
+  AND job.attempts = held.attempt
+RETURNING job.id;
+
+-- name: rescue_expired_leases
+-- Return up to a batch of PROCESSING jobs whose lease expired: to PENDING, or FAILED on the last attempt.
+WITH expired AS (
+    SELECT id
+    FROM "BackgroundJob"
+    WHERE status = 'PROCESSING'
+      AND coalesce(
+            "leaseExpiresAt",
+            "startedAt" + make_interval(secs => %(default_lease_seconds)s),
+            "updatedAt" + make_interval(secs => %(default_lease_seconds)s)
+          ) < now() AT TIME ZONE 'UTC'
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE "BackgroundJob" AS job
+SET status = CASE WHEN job.attempts >= job."maxAttempts" THEN 'FAILED' ELSE 'PENDING' END::"JobStatus",
+    "failedAt" = CASE WHEN job.attempts >= job."maxAttempts" THEN now() AT TIME ZONE 'UTC' ELSE job."failedAt" END,
+    "scheduledAt" = CASE WHEN job.attempts >= job."maxAttempts" THEN job."scheduledAt" ELSE now() AT TIME ZONE 'UTC' END,
+    "leaseExpiresAt" = NULL,
+    error = %(error)s,
+    "errorHistory" = job."errorHistory" || jsonb_build_array(jsonb_build_object(
+        'attempt', job.attempts, 'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'kind', 'lease_expired', 'error', %(error)s::text, 'owner', job."leaseOwner")),
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+FROM expired
+WHERE job.id = expired.id
+RETURNING job.id, job.status, job.type, job.attempts, job."leaseOwner" AS lease_owner;
+
+-- name: get_job
+-- Return one job by id.
+SELECT * FROM "BackgroundJob" WHERE id = %(id)s;
+
+-- name: list_jobs
+-- Return a page of jobs, newest first, after an optional keyset cursor (createdAt, id).
+SELECT *
+FROM "BackgroundJob"
+WHERE (%(status)s::"JobStatus" IS NULL OR status = %(status)s::"JobStatus")
+  AND (%(type)s::"JobType" IS NULL OR type = %(type)s::"JobType")
+  AND (
+        %(after_created_at)s::timestamp IS NULL
+        OR ("createdAt", id) < (%(after_created_at)s::timestamp, %(after_id)s::text)
+      )
+ORDER BY "createdAt" DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: cancel_job
+-- Cancel one PENDING job; returns nothing when the job is missing or not PENDING.
+UPDATE "BackgroundJob"
+SET status = 'CANCELLED',
+    "completedAt" = now() AT TIME ZONE 'UTC',
+    result = jsonb_build_object('cancelled', %(reason)s::text),
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(id)s AND status = 'PENDING'
+RETURNING *;
+
+-- name: cancel_jobs_by_dedup_key
+-- Cancel the PENDING job that holds a deduplication key.
+UPDATE "BackgroundJob"
+SET status = 'CANCELLED',
+    "completedAt" = now() AT TIME ZONE 'UTC',
+    result = jsonb_build_object('cancelled', %(reason)s::text),
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE "dedupKey" = %(dedup_key)s AND status = 'PENDING'
+RETURNING *;
+
+-- name: retry_job
+-- Return a FAILED or CANCELLED job to PENDING, due now, with its attempts reset.
+UPDATE "BackgroundJob"
+SET status = 'PENDING',
+    attempts = 0,
+    "scheduledAt" = now() AT TIME ZONE 'UTC',
+    "failedAt" = NULL,
+    "completedAt" = NULL,
+    "leaseExpiresAt" = NULL,
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(id)s AND status IN ('FAILED', 'CANCELLED')
+RETURNING *;
+
+-- name: count_jobs_by_type_and_status
+-- Count jobs for each (type, status) pair.
+SELECT type, status, count(*) AS count
+FROM "BackgroundJob"
+GROUP BY type, status;
+
+-- name: get_oldest_due_job_age
+-- Return the age in seconds of the oldest due PENDING job, or NULL when none is due.
+SELECT extract(epoch FROM (now() AT TIME ZONE 'UTC') - min("scheduledAt"))::float8 AS age_seconds
+FROM "BackgroundJob"
+WHERE status = 'PENDING' AND "scheduledAt" <= now() AT TIME ZONE 'UTC';
+
+-- name: delete_finished_jobs
+-- Delete up to a batch of COMPLETED or CANCELLED jobs that finished before the cutoff.
+WITH doomed AS (
+    SELECT id
+    FROM "BackgroundJob"
+    WHERE status IN ('COMPLETED', 'CANCELLED')
+      AND coalesce("completedAt", "updatedAt") < (now() AT TIME ZONE 'UTC') - make_interval(days => %(retention_days)s)
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM "BackgroundJob" AS job
+USING doomed
+WHERE job.id = doomed.id;
+
+-- name: delete_failed_jobs
+-- Delete up to a batch of FAILED jobs that failed before the cutoff.
+WITH doomed AS (
+    SELECT id
+    FROM "BackgroundJob"
+    WHERE status = 'FAILED'
+      AND coalesce("failedAt", "updatedAt") < (now() AT TIME ZONE 'UTC') - make_interval(days => %(retention_days)s)
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM "BackgroundJob" AS job
+USING doomed
+WHERE job.id = doomed.id;
+
+-- name: lock_migrations
+-- Serialize migration runs across processes with a session advisory lock.
+SELECT pg_advisory_lock(%(key)s);
+
+-- name: unlock_migrations
+-- Release the migration advisory lock.
+SELECT pg_advisory_unlock(%(key)s);
+
+-- name: create_migrations_table
+-- Create the table that records applied migrations.
+CREATE TABLE IF NOT EXISTS "_jobqueue_migrations" (
+    name text PRIMARY KEY,
+    "appliedAt" timestamp(3) NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
+);
+
+-- name: list_applied_migrations
+-- Return the names of the migrations already applied.
+SELECT name FROM "_jobqueue_migrations" ORDER BY name;
+
+-- name: record_migration
+-- Record one applied migration.
+INSERT INTO "_jobqueue_migrations" (name) VALUES (%(name)s);
