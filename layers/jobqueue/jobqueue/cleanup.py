@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from jobqueue.sql import queries
 from jobqueue.logs import logger
-
+from jobqueue.sql import queries
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ so a misconfigured function fails on its first invocation, not mid-run.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from jobqueue.errors import ConfigError
 
@@ -137,3 +138,23 @@ class _Reader:
         if not minimum <= number <= maximum:  # also rejects NaN
             raise ConfigError(f"{name}={value} is out of range; use {minimum:g} to {maximum:g}")
         return number
+
+
+_settings: Settings | None = None
+_settings_lock = threading.Lock()
+
+
+def get_settings() -> Settings:
+    """Return the settings read from the environment at cold start."""
+    global _settings
+    with _settings_lock:
+        if _settings is None:
+            _settings = Settings.from_env()
+        return _settings
+
+
+def reset_settings() -> None:
+    """Forget the cached settings, so the next ``get_settings()`` reads the environment again."""
+    global _settings
+    with _settings_lock:
+        _settings = None

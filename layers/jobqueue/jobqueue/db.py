@@ -17,18 +17,17 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 from urllib.parse import quote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
-from jobqueue.config import Settings
+from jobqueue.config import Settings, get_settings
 from jobqueue.errors import ConfigError, DatabaseUnavailable
 from jobqueue.logs import logger
-
 
 # A connection idle for longer than this is pinged before it is handed out;
 # a Lambda environment may have been frozen for minutes in between.
@@ -216,7 +215,7 @@ def get_database(settings: Settings | None = None) -> Database:
     global _database
     with _database_lock:
         if _database is None:
-            _database = Database(build_conninfo(settings or Settings.from_env()))
+            _database = Database(build_conninfo(settings or get_settings()))
         return _database
 
 

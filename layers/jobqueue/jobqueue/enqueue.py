@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import psycopg
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from jobqueue.states import JobStatus, JobType
 
@@ -13,7 +14,7 @@ def as_utc(value: datetime | None) -> datetime | None:
     """Mark a naive UTC timestamp read from a timestamp(3) column as UTC."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -44,7 +44,7 @@ def list_jobs(
     """
     after_created_at, after_id = after if after else (None, None)
     if after_created_at is not None and after_created_at.tzinfo is not None:
-        after_created_at = after_created_at.astimezone(timezone.utc).replace(tzinfo=None)
+        after_created_at = after_created_at.astimezone(UTC).replace(tzinfo=None)
     rows = conn.execute(
         queries["list_jobs"],
         {

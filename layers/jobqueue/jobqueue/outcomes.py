@@ -10,9 +10,10 @@ together with the job's new status, or not at all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Union
+from typing import Any
 
 import psycopg
 
@@ -58,7 +59,7 @@ class Fail:
     reason: str
 
 
-Outcome = Union[Complete, RetryAfter, SnoozeUntil, Cancel, Fail]
+Outcome = Complete | RetryAfter | SnoozeUntil | Cancel | Fail
 OUTCOME_TYPES = (Complete, RetryAfter, SnoozeUntil, Cancel, Fail)
 
 _SAVEPOINT = "jobqueue_job"

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import psycopg
 
+from jobqueue.logs import logger
 from jobqueue.retrying import retry_serialization_failures
 from jobqueue.sql import queries
-from jobqueue.logs import logger
-
 
 RESCUE_BATCH_SIZE = 500
 LEASE_EXPIRED_ERROR = "lease expired: the processor running this attempt stopped before recording an outcome"

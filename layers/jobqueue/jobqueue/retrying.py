@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg.errors
-from jobqueue.logs import logger
 
+from jobqueue.logs import logger
 
 T = TypeVar("T")
 

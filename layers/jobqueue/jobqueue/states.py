@@ -20,14 +20,14 @@ from __future__ import annotations
 import enum
 
 
-class JobType(str, enum.Enum):
+class JobType(enum.StrEnum):
     ESCALATION = "ESCALATION"
     NOTIFICATION = "NOTIFICATION"
     AUTO_UNSNOOZE = "AUTO_UNSNOOZE"
     SCHEDULED_TASK = "SCHEDULED_TASK"
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     PENDING = "PENDING"
     """Waiting for its ``scheduledAt``; the processor claims it when due."""
     PROCESSING = "PROCESSING"

@@ -8,7 +8,7 @@ that never runs NOTIFICATION jobs never loads the delivery clients.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from jobqueue.states import JobType
 

@@ -12,9 +12,8 @@ from importlib import resources
 
 import psycopg
 
-from jobqueue.sql import queries
 from jobqueue.logs import logger
-
+from jobqueue.sql import queries
 
 # An arbitrary constant shared by every process that migrates this schema.
 MIGRATION_LOCK_KEY = 7_216_530_118

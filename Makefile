@@ -1,0 +1,142 @@
+# Developer commands for the job queue, and the build targets that
+# `sam build` calls for the resources with `BuildMethod: makefile`.
+#
+# Run `make help` for the list of developer commands.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+# SAM CLI sends usage data to AWS unless this is 0.
+export SAM_CLI_TELEMETRY ?= 0
+
+# ---------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------
+
+VENV ?= .venv
+VENV_BIN := $(VENV)/bin
+# Stamp file that records the last successful install into $(VENV).
+VENV_STAMP := $(VENV)/.requirements-installed
+REQUIREMENTS := requirements-dev.txt layers/jobqueue/requirements.txt
+
+# Source folders of the layer package and the local runner, for commands that
+# run them from the source tree (pytest reads the same list from pyproject.toml).
+DEV_PYTHONPATH := layers/jobqueue:local
+
+PYTEST_ARGS ?=
+
+# Shell code that prints the first interpreter that runs and is Python 3.11 or
+# newer. Python 3.13 comes first because the Lambda runtime is python3.13, and
+# pyenv users get it through PYENV_VERSION even when it is not their active
+# version.
+FIND_PYTHON = \
+	for candidate in "python3.13" "env PYENV_VERSION=3.13 python" "python3"; do \
+		if $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+			echo "$$candidate"; \
+			exit 0; \
+		fi; \
+	done; \
+	echo "No Python 3.11 or newer found. Install Python 3.13 (the Lambda runtime) or 3.11+, then run make venv again." >&2; \
+	exit 1
+
+# ---------------------------------------------------------------------------
+# Developer commands
+# ---------------------------------------------------------------------------
+
+.PHONY: help
+help: ## Show this list of commands
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN { FS = ":.*## " } { printf "  %-10s %s\n", $$1, $$2 }'
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create .venv and install the developer requirements
+
+# Runs again only when a requirements file is newer than the stamp.
+$(VENV_STAMP): $(REQUIREMENTS)
+	@if ! "$(VENV_BIN)/python" -c '' 2>/dev/null; then \
+		python="$$($(FIND_PYTHON))"; \
+		echo "Creating $(VENV) with $$python"; \
+		$$python -m venv --clear "$(VENV)"; \
+	fi
+	"$(VENV_BIN)/python" -m pip install --disable-pip-version-check --quiet --requirement requirements-dev.txt
+	@touch "$@"
+
+.PHONY: test
+test: venv ## Run the test suite (extra pytest options in PYTEST_ARGS)
+	"$(VENV_BIN)/python" -m pytest $(PYTEST_ARGS)
+
+.PHONY: run
+run: venv ## Run the local demo: processor and API without Docker
+	PYTHONPATH="$(DEV_PYTHONPATH)" "$(VENV_BIN)/python" -m jobqueue_local demo
+
+.PHONY: lint
+lint: venv ## Check the Python code with ruff
+	"$(VENV_BIN)/ruff" check .
+
+.PHONY: validate
+validate: venv ## Check template.yaml with sam validate and cfn-lint
+	"$(VENV_BIN)/sam" validate --lint --template-file template.yaml
+	"$(VENV_BIN)/cfn-lint" template.yaml
+
+.PHONY: build
+build: venv ## Build the layer and the functions into .aws-sam (no Docker)
+	"$(VENV_BIN)/sam" build
+
+.PHONY: clean
+clean: ## Remove build output and caches (keeps .venv)
+	rm -rf .aws-sam .pytest_cache .ruff_cache
+	find . -path "./$(VENV)" -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+# ---------------------------------------------------------------------------
+# Build targets called by `sam build`
+#
+# The resources in template.yaml set `Metadata: ContextPath: .`, so sam build
+# uses this Makefile for each of them. It copies the resource's CodeUri (or
+# ContentUri) folder to a scratch directory, then runs
+# `make --makefile <this file> build-<LogicalId>` there with ARTIFACTS_DIR set.
+# The recipes below therefore use paths relative to that copy, not to the
+# repository root.
+# ---------------------------------------------------------------------------
+
+# python3 from PATH runs pip: the build needs no Python 3.13, because pip only
+# downloads wheels built for the Lambda runtime and never imports them.
+BUILD_PYTHON ?= python3
+
+# Wheels for the python3.13 arm64 runtime (Amazon Linux 2023, glibc 2.34).
+# psycopg-binary 3.3.9 publishes its aarch64 wheels only as manylinux_2_28:
+# with manylinux2014 alone, pip finds no psycopg-binary newer than 3.2.
+LAMBDA_WHEEL_FLAGS := \
+	--platform manylinux_2_28_aarch64 \
+	--platform manylinux2014_aarch64 \
+	--python-version 3.13 \
+	--implementation cp \
+	--only-binary=:all:
+
+# The Lambda Python runtime provides boto3; a copy in the layer would only
+# add size and shadow the runtime's version.
+RUNTIME_PROVIDED := boto3 botocore s3transfer
+
+# --no-compile: the build Python's .pyc files would not match the runtime's
+# Python version, so they would only add size.
+.PHONY: build-JobQueueLayer
+build-JobQueueLayer:
+	mkdir -p "$(ARTIFACTS_DIR)/python"
+	$(BUILD_PYTHON) -m pip install \
+		--disable-pip-version-check --no-compile --upgrade --quiet \
+		$(LAMBDA_WHEEL_FLAGS) \
+		--requirement requirements.txt \
+		--target "$(ARTIFACTS_DIR)/python"
+	for name in $(RUNTIME_PROVIDED); do \
+		rm -rf "$(ARTIFACTS_DIR)/python/$$name" "$(ARTIFACTS_DIR)/python/$$name"-*.dist-info; \
+	done
+	rm -rf "$(ARTIFACTS_DIR)/python/bin"
+	cp -R jobqueue "$(ARTIFACTS_DIR)/python/"
+	find "$(ARTIFACTS_DIR)/python/jobqueue" -type d -name __pycache__ -prune -exec rm -rf {} +
+
+# The functions contain only their entry point; their code and dependencies
+# come from the layer.
+.PHONY: build-ProcessorFunction build-ApiFunction
+build-ProcessorFunction build-ApiFunction:
+	cp *.py "$(ARTIFACTS_DIR)/"
