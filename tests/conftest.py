@@ -16,7 +16,12 @@ import io
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -129,3 +134,45 @@ def log_records():
     logger.addHandler(handler)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     logger.removeHandler(handler)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A moto server on 127.0.0.1 standing in for AWS; yields its endpoint URL."""
+    port = _free_port()
+    moto = Path(sys.executable).parent / "moto_server"
+    process = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"moto_server did not start on {endpoint}") from None
+            time.sleep(0.1)
+    yield endpoint
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """Point boto3 at the moto server with test credentials; yields the endpoint URL."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).close()
+    yield moto_server

@@ -65,12 +65,14 @@ def build_conninfo(settings: Settings) -> str:
             "or DB_SECRET_ARN to the ARN of an RDS-managed secret"
         )
 
-    if settings.db_sslmode:
-        params["sslmode"] = settings.db_sslmode
-    if settings.db_sslrootcert:
-        params["sslrootcert"] = settings.db_sslrootcert
+    # DB_SSLMODE and DB_SSLROOTCERT apply to remote hosts only: a database
+    # on this machine (a local run, the embedded server) needs no TLS.
     host = params.get("host")
     if not is_local_host(host):
+        if settings.db_sslmode:
+            params["sslmode"] = settings.db_sslmode
+        if settings.db_sslrootcert:
+            params["sslrootcert"] = settings.db_sslrootcert
         params.setdefault("sslmode", "require")
         if params["sslmode"] not in _SECURE_SSLMODES:
             raise ConfigError(
