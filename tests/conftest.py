@@ -20,8 +20,8 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 import urllib.request
+import uuid
 from pathlib import Path
 
 import psycopg

@@ -5,6 +5,7 @@ from __future__ import annotations
 from jobqueue.config import Settings
 from jobqueue.db import Database
 from jobqueue.processor import Processor, RunOptions
+from jobqueue.states import JobType
 
 
 def run_processor(
@@ -15,6 +16,7 @@ def run_processor(
     batch_size: int = 50,
     env: dict | None = None,
     request_id: str = "test-request",
+    types: tuple[str, ...] | None = None,
 ):
     """Run one processor pass over the database and return the summary dict."""
     settings = Settings.from_env({"DATABASE_URL": database_url, **(env or {})})
@@ -25,7 +27,8 @@ def run_processor(
         Database(database_url), settings, remaining_seconds=remaining_seconds, request_id=request_id, **kwargs
     )
     try:
-        return processor.run(RunOptions(batch_size=batch_size)).as_dict()
+        job_types = tuple(JobType(t) for t in types) if types else None
+        return processor.run(RunOptions(batch_size=batch_size, types=job_types)).as_dict()
     finally:
         processor.database.close()
 

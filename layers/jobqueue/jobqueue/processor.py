@@ -105,6 +105,10 @@ class Processor:
         self._lock = threading.Lock()
         self._handed_back: list[Job] = []
         self._run_errors: list[BaseException] = []
+        # Jobs claimed whose outcome is not committed yet; the feeder waits
+        # for zero before deciding that no due job is left.
+        self._in_flight = 0
+        self._settled = threading.Condition(self._lock)
 
     # -- the run ------------------------------------------------------
 
@@ -165,10 +169,32 @@ class Processor:
                     self._record_run_error(exc)
                     break
                 if not jobs:
-                    break
+                    # Running jobs may still enqueue due follow-ups (an
+                    # escalation's notifications), so stop only when a claim
+                    # finds nothing after every claimed job has settled.
+                    if not self._wait_until_settled():
+                        break
+                    continue
                 claimed += len(jobs)
+                with self._lock:
+                    self._in_flight += len(jobs)
                 for job in jobs:
                     work.put(job)
+
+    def _wait_until_settled(self) -> bool:
+        """Wait until no claimed job is unsettled; return False when nothing was in flight."""
+        with self._settled:
+            if self._in_flight == 0:
+                return False
+            while self._in_flight and not self._run_errors and self._time_to_start_jobs():
+                self._settled.wait(timeout=0.5)
+            return True
+
+    def _settle(self, count: int) -> None:
+        if count:
+            with self._settled:
+                self._in_flight -= count
+                self._settled.notify_all()
 
     def _time_to_start_jobs(self) -> bool:
         return self.remaining_seconds() > self.settings.job_start_margin_seconds
@@ -195,20 +221,28 @@ class Processor:
         while (item := work.get()) is not _STOP:
             with self._lock:
                 self._handed_back.append(item)
+            self._settle(1)
 
     def _work_until_stopped(self, work: queue.Queue, group: _Group) -> bool:
         while True:
-            item = work.get()
+            try:
+                # With a transaction open, wait only briefly before committing it.
+                item = work.get(timeout=GROUP_COMMIT_SECONDS) if group.open else work.get()
+            except queue.Empty:
+                group.commit()
+                continue
             if item is _STOP:
                 group.commit()
                 return True
             if self._run_errors or not self._time_to_start_jobs():
                 with self._lock:
                     self._handed_back.append(item)
+                self._settle(1)
                 continue
             if group.open and group.age() > GROUP_COMMIT_SECONDS:
                 group.commit()
             group.begin()
+            group.jobs_in_transaction += 1
             self._run_job(group, item)
             if work.empty():
                 group.commit()
@@ -232,9 +266,11 @@ class Processor:
         except PermanentError as exc:
             ctx.rollback_writes()
             outcome = Fail(_describe(exc))
-        except psycopg.OperationalError:
-            raise
         except Exception as exc:  # noqa: BLE001 - any handler error is recorded on the job
+            if isinstance(exc, psycopg.Error) and group.conn.broken:
+                raise  # the connection is gone: the run stops, and lease rescue retries the job
+            # A deadlock or serialization failure leaves the connection usable:
+            # undo the handler's writes and retry the job like any other error.
             ctx.rollback_writes()
             outcome = _Raised(exc)
 
@@ -242,12 +278,17 @@ class Processor:
         if isinstance(outcome, Complete) and not ctx.touched:
             group.defer_completion(job, outcome, duration_ms)
             return
+        wrote = ctx.touched
         word, delay = self._record(group.conn, job, outcome)
         if word:
             ctx.keep_writes()
         else:
             ctx.rollback_writes()
         self._count_outcome(job, word, duration_ms, outcome, delay)
+        if wrote:
+            # The handler's row locks (an incident, say) must not outlive its
+            # job while later jobs of the group run.
+            group.commit()
 
     def _record(self, conn: psycopg.Connection, job: Job, outcome: Any) -> tuple[str | None, float | None]:
         """Write the job's new status, fenced by lease owner and attempt.
@@ -360,6 +401,7 @@ class _Group:
         self.open = False
         self.started = 0.0
         self.deferred: list[tuple[Job, Complete, float]] = []
+        self.jobs_in_transaction = 0
 
     def age(self) -> float:
         return time.monotonic() - self.started
@@ -391,12 +433,16 @@ class _Group:
             recorded = {row["id"] for row in rows}
         self.conn.execute("COMMIT")
         self.open = False
+        settled, self.jobs_in_transaction = self.jobs_in_transaction, 0
+        self.processor._settle(settled)
         for job, outcome, duration_ms in deferred:
             self.processor._count_outcome(job, "completed" if job.id in recorded else None, duration_ms, outcome)
 
     def abandon(self) -> None:
         self.deferred = []
         self.open = False
+        settled, self.jobs_in_transaction = self.jobs_in_transaction, 0
+        self.processor._settle(settled)
 
 
 class _JobLogger:

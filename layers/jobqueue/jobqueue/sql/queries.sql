@@ -318,3 +318,116 @@ SELECT name FROM "_jobqueue_migrations" ORDER BY name;
 -- name: record_migration
 -- Record one applied migration.
 INSERT INTO "_jobqueue_migrations" (name) VALUES (%(name)s);
+
+-- Incident domain: statements the job handlers run.
+--
+-- These tables belong to the application, whose ORM may declare status,
+-- type and channel columns as enums and fills ids itself. So the handlers
+-- pass every id, write status values as literals or untyped parameters,
+-- and read enum columns back as text.
+
+-- name: lock_incident
+-- Lock one incident until the job's transaction ends, and return it with its service and snooze state.
+SELECT
+    incident.id,
+    incident.title,
+    incident.status::text AS status,
+    incident.urgency::text AS urgency,
+    incident."escalationPolicyId" AS incident_policy_id,
+    incident."snoozedUntil" AS snoozed_until,
+    coalesce(incident."snoozedUntil" > now() AT TIME ZONE 'UTC', false) AS snooze_pending,
+    service.name AS service_name,
+    service."escalationPolicyId" AS service_policy_id
+FROM "Incident" AS incident
+LEFT JOIN "Service" AS service ON service.id = incident."serviceId"
+WHERE incident.id = %(incident_id)s
+FOR UPDATE OF incident;
+
+-- name: get_incident_summary
+-- Return one incident with its service's name, without locking it.
+SELECT
+    incident.id,
+    incident.title,
+    incident.status::text AS status,
+    incident.urgency::text AS urgency,
+    service.name AS service_name
+FROM "Incident" AS incident
+LEFT JOIN "Service" AS service ON service.id = incident."serviceId"
+WHERE incident.id = %(incident_id)s;
+
+-- name: list_escalation_rules
+-- Return a policy's rules at one step and at the step after it, step first.
+SELECT
+    id,
+    "stepIndex" AS step_index,
+    "delayMinutes" AS delay_minutes,
+    "targetType"::text AS target_type,
+    "targetId" AS target_id,
+    channels::text[] AS channels
+FROM "EscalationRule"
+WHERE "policyId" = %(policy_id)s
+  AND "stepIndex" IN (%(step_index)s, %(next_step_index)s)
+ORDER BY "stepIndex", id;
+
+-- name: list_team_member_ids
+-- Return the user ids of the members of the given teams.
+SELECT "teamId" AS team_id, "userId" AS user_id
+FROM "TeamMember"
+WHERE "teamId" = ANY(%(team_ids)s::text[])
+ORDER BY "teamId", "userId";
+
+-- name: insert_incident_event
+-- Add one entry to an incident's event log.
+INSERT INTO "IncidentEvent" (id, "incidentId", type, message, data, "createdAt")
+VALUES (%(id)s, %(incident_id)s, %(type)s, %(message)s, %(data)s::jsonb, now() AT TIME ZONE 'UTC');
+
+-- name: set_incident_escalation_step
+-- Record the escalation step an incident has reached.
+UPDATE "Incident"
+SET "currentEscalationStep" = %(step_index)s,
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(incident_id)s;
+
+-- name: reopen_snoozed_incident
+-- Return a SNOOZED incident to OPEN and clear its snooze deadline.
+UPDATE "Incident"
+SET status = 'OPEN',
+    "snoozedUntil" = NULL,
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(incident_id)s AND status = 'SNOOZED'
+RETURNING id;
+
+-- name: get_user_contact
+-- Return the user a notification goes to, with the contact details transports need.
+SELECT id, name, email, phone
+FROM "User"
+WHERE id = %(user_id)s;
+
+-- name: find_sent_notification
+-- Return the SENT notification a job already recorded, if any.
+SELECT id, "providerMessageId" AS provider_message_id
+FROM "Notification"
+WHERE "jobId" = %(job_id)s AND status = 'SENT'
+LIMIT 1;
+
+-- name: insert_notification
+-- Add one entry to the notification log, stamping sentAt when the entry records a send.
+INSERT INTO "Notification" (
+    id, "incidentId", "userId", channel, message, status, "jobId",
+    "providerMessageId", error, "createdAt", "sentAt"
+)
+VALUES (
+    %(id)s, %(incident_id)s, %(user_id)s, %(channel)s, %(message)s, %(status)s, %(job_id)s,
+    %(provider_message_id)s, %(error)s, now() AT TIME ZONE 'UTC',
+    CASE WHEN %(sent)s::boolean THEN now() AT TIME ZONE 'UTC' END
+);
+
+-- name: cancel_pending_escalations
+-- Cancel an incident's PENDING escalation steps, before its escalation restarts at step 0.
+UPDATE "BackgroundJob"
+SET status = 'CANCELLED',
+    "completedAt" = now() AT TIME ZONE 'UTC',
+    result = jsonb_build_object('cancelled', %(reason)s::text),
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE type = 'ESCALATION' AND status = 'PENDING' AND payload->>'incidentId' = %(incident_id)s
+RETURNING id;

@@ -1,0 +1,10 @@
+"""The job queue's REST API for API Gateway: one Powertools resolver, ``app``.
+
+``resolver`` builds ``app``; ``jobs`` and ``incidents`` hold the routes,
+``models`` the request and response models, ``body`` and ``cursor`` the
+parsing of raw input, and ``errors`` the mapping of every error to HTTP.
+"""
+
+from jobqueue.api.resolver import app
+
+__all__ = ["app"]
