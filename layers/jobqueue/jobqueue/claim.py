@@ -28,20 +28,37 @@ def claim_due_jobs(
     record an outcome for every job, or hand it back with ``release_jobs``;
     otherwise lease rescue returns it once the lease expires.
     """
+
+    def claim() -> list[Job]:
+        with conn.transaction():
+            return claim_due_jobs_in_transaction(
+                conn, owner=owner, limit=limit, lease_seconds=lease_seconds, types=types
+            )
+
+    return retry_serialization_failures(claim)
+
+
+def claim_due_jobs_in_transaction(
+    conn: psycopg.Connection,
+    *,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    types: Sequence[JobType] | None = None,
+) -> list[Job]:
+    """Claim as ``claim_due_jobs`` does, in the caller's open transaction.
+
+    The claim takes effect when the caller commits; the jobs are returned
+    in claim order (priority, then due time).
+    """
     params = {
         "owner": owner,
         "limit": limit,
         "lease_seconds": lease_seconds,
         "types": [t.value for t in types] if types else None,
     }
-
-    def claim() -> list[Job]:
-        with conn.transaction():
-            rows = conn.execute(queries["claim_due_jobs"], params).fetchall()
-        return [Job.from_row(row) for row in rows]
-
-    jobs = retry_serialization_failures(claim)
-    # The UPDATE returns rows in no set order; run them in claim order.
+    jobs = [Job.from_row(row) for row in conn.execute(queries["claim_due_jobs"], params).fetchall()]
+    # The UPDATE returns rows in no set order.
     jobs.sort(key=lambda job: (-job.priority, job.scheduled_at, job.id))
     return jobs
 

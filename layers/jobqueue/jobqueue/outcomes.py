@@ -62,17 +62,14 @@ class Fail:
 Outcome = Complete | RetryAfter | SnoozeUntil | Cancel | Fail
 OUTCOME_TYPES = (Complete, RetryAfter, SnoozeUntil, Cancel, Fail)
 
-_SAVEPOINT = "jobqueue_job"
-
-
 class JobContext:
     """The job's transaction and helpers, handed to its handler.
 
-    ``conn`` is the processor's connection, inside the transaction that
-    will also record the job's outcome. Use it for every write the job
-    makes, and never commit or roll it back yourself. The first use of
-    ``conn`` opens a savepoint, so a handler that fails has its writes
-    undone while other jobs in the same transaction keep theirs.
+    ``conn`` is the processor's connection. Its first use begins the
+    transaction that will also record the job's outcome, so the handler's
+    writes and the job's new status commit together, or not at all. Use it
+    for every write the job makes, and never commit or roll it back
+    yourself: nested ``conn.transaction()`` blocks (savepoints) are fine.
     """
 
     def __init__(
@@ -89,13 +86,13 @@ class JobContext:
         self.logger = logger
         self._conn = conn
         self._remaining_seconds = remaining_seconds
-        self.touched = False
+        self.in_transaction = False
 
     @property
     def conn(self) -> psycopg.Connection:
-        if not self.touched:
-            self._conn.execute(f"SAVEPOINT {_SAVEPOINT}")
-            self.touched = True
+        if not self.in_transaction:
+            self._conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            self.in_transaction = True
         return self._conn
 
     def remaining_seconds(self) -> float:
@@ -109,16 +106,3 @@ class JobContext:
     def enqueue_many(self, jobs: list[NewJob]) -> list[Enqueued]:
         """Enqueue follow-up jobs in this job's transaction."""
         return enqueue_many(self.conn, jobs, max_payload_bytes=self.settings.max_payload_bytes)
-
-    def rollback_writes(self) -> None:
-        """Undo the handler's writes, if it made any."""
-        if self.touched:
-            self._conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-            self._conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-            self.touched = False
-
-    def keep_writes(self) -> None:
-        """Keep the handler's writes in the surrounding transaction."""
-        if self.touched:
-            self._conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-            self.touched = False

@@ -1,24 +1,24 @@
 """The processor's run: rescue expired leases, then claim and run batches.
 
 One run is one Lambda invocation. The main thread claims batches of due
-jobs and feeds a queue; worker threads take jobs from it and run their
-handlers. Each worker keeps one transaction open across several jobs and
-commits it at least every ``GROUP_COMMIT_SECONDS``:
+jobs into a queue, and worker threads take jobs from it and run their
+handlers. What a job's outcome costs depends on what its handler did:
 
-- a handler that writes gets a savepoint, and its job's new status is
-  written right after it, in the same transaction, fenced by lease owner
-  and attempt; if the fence fails, the savepoint is rolled back;
-- a handler that writes nothing has its completion deferred and written
-  for the whole group in one statement just before the commit.
+- a handler that wrote through ``ctx.conn`` began a transaction; its job's
+  new status is written in that transaction, fenced by lease owner and
+  attempt, and committed at once, so the handler's row locks are released;
+- a handler that wrote nothing and completed hands its completion to the
+  main thread, which writes all pending completions in one statement, in
+  the same transaction as its next claim. Such a job costs no commit of
+  its own, and its completion waits at most ``FLUSH_SECONDS``.
 
-Either way, a job's writes and its new status commit together, and a job
-costs no commit of its own. A processor that dies loses only uncommitted
-work, which lease rescue returns to the queue.
+Either way a job's writes and its new status commit together. A processor
+that dies loses only uncommitted outcomes, and lease rescue returns those
+jobs to the queue.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -30,21 +30,21 @@ from typing import Any
 
 import psycopg
 
-from jobqueue.backoff import retry_delay_seconds
-from jobqueue.claim import claim_due_jobs, release_jobs
+from jobqueue.claim import claim_due_jobs_in_transaction, release_jobs
 from jobqueue.config import DEFAULT_LEASE_SECONDS, Settings
 from jobqueue.db import Database
 from jobqueue.errors import DatabaseUnavailable, PermanentError
 from jobqueue.handlers import get_handler
 from jobqueue.jobs import Job
 from jobqueue.logs import logger
-from jobqueue.outcomes import OUTCOME_TYPES, Cancel, Complete, Fail, JobContext, RetryAfter, SnoozeUntil
+from jobqueue.outcomes import OUTCOME_TYPES, Complete, Fail, JobContext
+from jobqueue.recording import Raised, complete_jobs, describe, error_of, record_outcome
 from jobqueue.rescue import rescue_expired_leases
-from jobqueue.sql import queries
+from jobqueue.retrying import retry_serialization_failures
 from jobqueue.states import JobType
 
-GROUP_COMMIT_SECONDS = 0.05
-MAX_ERROR_LENGTH = 4000
+# The longest a completed job waits before its completion is written.
+FLUSH_SECONDS = 0.05
 _STOP = object()
 
 
@@ -63,11 +63,8 @@ class RunSummary:
     lease_lost: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        processed = self.counts["completed"]
-        failed = self.counts["failed"]
-        retried = self.counts["retried"]
-        cancelled = self.counts["cancelled"]
-        snoozed = self.counts["snoozed"]
+        words = ("completed", "failed", "retried", "cancelled", "snoozed")
+        processed, failed, retried, cancelled, snoozed = (self.counts[word] for word in words)
         return {
             "processed": processed,
             "failed": failed,
@@ -96,19 +93,23 @@ class Processor:
         self.database = database
         self.settings = settings
         self.remaining_seconds = remaining_seconds
+        self.request_id = request_id
         # The request id names the invocation in logs; the suffix keeps two
         # deliveries of one event (a Lambda async retry reuses the request
         # id) from sharing a lease.
         self.owner = f"{request_id}/{uuid.uuid4().hex[:8]}"
         self.handler_lookup = handler_lookup
         self.summary = RunSummary()
+
         self._lock = threading.Lock()
+        # Signalled whenever a job settles or a completion is handed over.
+        self._changed = threading.Condition(self._lock)
+        # Claimed jobs whose outcome is not committed yet.
+        self._in_flight = 0
+        self._settled_count = 0
+        self._completions: list[tuple[Job, Complete, float]] = []
         self._handed_back: list[Job] = []
         self._run_errors: list[BaseException] = []
-        # Jobs claimed whose outcome is not committed yet; the feeder waits
-        # for zero before deciding that no due job is left.
-        self._in_flight = 0
-        self._settled = threading.Condition(self._lock)
 
     # -- the run ------------------------------------------------------
 
@@ -123,7 +124,7 @@ class Processor:
             rescued = rescue_expired_leases(conn, default_lease_seconds=DEFAULT_LEASE_SECONDS)
         self.summary.rescued = rescued.total
 
-        work: queue.Queue = queue.Queue(maxsize=options.batch_size)
+        work: queue.Queue = queue.Queue()
         workers = [
             threading.Thread(target=self._work, args=(work,), name=f"jobqueue-worker-{n}", daemon=True)
             for n in range(self.settings.worker_threads)
@@ -131,7 +132,7 @@ class Processor:
         for worker in workers:
             worker.start()
         try:
-            self._feed(work, options)
+            self._claim_and_flush(work, options)
         finally:
             for _ in workers:
                 work.put(_STOP)
@@ -149,113 +150,128 @@ class Processor:
             ) from error
         return self.summary
 
-    def _feed(self, work: queue.Queue, options: RunOptions) -> None:
+    def _claim_and_flush(self, work: queue.Queue, options: RunOptions) -> None:
+        """Claim batches and write pending completions, one transaction per round.
+
+        The loop ends when a claim finds nothing (or may not claim more)
+        and no claimed job is still running or waiting to be written.
+        """
         claimed = 0
+        # The settle count when a claim last found nothing. Until another
+        # job settles, claiming again would find nothing either; after it,
+        # a running job may have enqueued due follow-ups.
+        empty_claim_mark: int | None = None
+
+        def claim_limit() -> int:
+            limit = options.batch_size
+            if options.max_jobs is not None:
+                limit = min(limit, options.max_jobs - claimed)
+            if (
+                limit <= 0
+                or empty_claim_mark == self._settled_count
+                or work.qsize() >= options.batch_size
+                or not self._time_to_start_jobs()
+            ):
+                return 0
+            return limit
+
         with self.database.connection() as conn:
-            while self._time_to_start_jobs() and not self._run_errors:
-                limit = options.batch_size
-                if options.max_jobs is not None:
-                    limit = min(limit, options.max_jobs - claimed)
-                    if limit <= 0:
-                        break
-                # The lease outlives the invocation: the Lambda is stopped at
-                # its timeout, long before another processor may claim the job.
-                lease_seconds = self.remaining_seconds() + self.settings.lease_margin_seconds
+            while True:
+                with self._changed:
+                    flush_at = time.monotonic() + FLUSH_SECONDS
+                    while not self._run_errors:
+                        limit = claim_limit()
+                        pending = len(self._completions)
+                        if limit or pending >= options.batch_size or (pending and time.monotonic() >= flush_at):
+                            break
+                        if not pending and not self._in_flight:
+                            break
+                        self._changed.wait(timeout=max(flush_at - time.monotonic(), 0.001))
+                    completions, self._completions = self._completions, []
+                if self._run_errors or (not limit and not completions):
+                    self._settle(len(completions))
+                    return
+
                 try:
-                    jobs = claim_due_jobs(
-                        conn, owner=self.owner, limit=limit, lease_seconds=lease_seconds, types=options.types
-                    )
+                    jobs, recorded = self._round(conn, completions, limit, options)
                 except psycopg.OperationalError as exc:
                     self._record_run_error(exc)
-                    break
-                if not jobs:
-                    # Running jobs may still enqueue due follow-ups (an
-                    # escalation's notifications), so stop only when a claim
-                    # finds nothing after every claimed job has settled.
-                    if not self._wait_until_settled():
-                        break
-                    continue
+                    self._settle(len(completions))
+                    return
+
+                for job, outcome, duration_ms in completions:
+                    self._count_outcome(job, "completed" if job.id in recorded else None, duration_ms, outcome)
+                self._settle(len(completions))
+                if limit:
+                    empty_claim_mark = None if jobs else self._settled_count
                 claimed += len(jobs)
                 with self._lock:
                     self._in_flight += len(jobs)
                 for job in jobs:
                     work.put(job)
 
-    def _wait_until_settled(self) -> bool:
-        """Wait until no claimed job is unsettled; return False when nothing was in flight."""
-        with self._settled:
-            if self._in_flight == 0:
-                return False
-            while self._in_flight and not self._run_errors and self._time_to_start_jobs():
-                self._settled.wait(timeout=0.5)
-            return True
+    def _round(
+        self, conn: psycopg.Connection, completions: list, limit: int, options: RunOptions
+    ) -> tuple[list[Job], set[str]]:
+        # The lease outlives the invocation: the Lambda is stopped at its
+        # timeout, long before another processor may claim the job.
+        lease_seconds = self.remaining_seconds() + self.settings.lease_margin_seconds
 
-    def _settle(self, count: int) -> None:
-        if count:
-            with self._settled:
-                self._in_flight -= count
-                self._settled.notify_all()
+        def transaction() -> tuple[list[Job], set[str]]:
+            with conn.transaction():
+                recorded = complete_jobs(conn, [(job, outcome) for job, outcome, _ in completions], owner=self.owner)
+                jobs = []
+                if limit > 0:
+                    jobs = claim_due_jobs_in_transaction(
+                        conn, owner=self.owner, limit=limit, lease_seconds=lease_seconds, types=options.types
+                    )
+            return jobs, recorded
+
+        return retry_serialization_failures(transaction)
 
     def _time_to_start_jobs(self) -> bool:
         return self.remaining_seconds() > self.settings.job_start_margin_seconds
 
+    def _settle(self, count: int) -> None:
+        if count:
+            with self._changed:
+                self._in_flight -= count
+                self._settled_count += 1
+                self._changed.notify_all()
+
     # -- a worker -----------------------------------------------------
 
     def _work(self, work: queue.Queue) -> None:
-        group = _Group(self)
         try:
             with self.database.connection() as conn:
-                group.conn = conn
-                if self._work_until_stopped(work, group):
-                    return
+                while (job := work.get()) is not _STOP:
+                    if work.empty():
+                        with self._changed:
+                            self._changed.notify_all()  # the main thread may claim the next batch
+                    if self._run_errors or not self._time_to_start_jobs():
+                        self._hand_back_later(job)
+                        continue
+                    self._run_job(conn, job)
+                return
         except (psycopg.OperationalError, DatabaseUnavailable) as exc:
             self._record_run_error(exc)
-            group.abandon()
         except Exception as exc:  # noqa: BLE001 - a worker must never die silently
             logger.exception("worker stopped by an unexpected error", extra={"action": "worker_error"})
             self._record_run_error(exc)
-            group.abandon()
 
-        # After an error, keep taking jobs so the feeder never blocks; they
-        # are handed back at the end of the run.
-        while (item := work.get()) is not _STOP:
-            with self._lock:
-                self._handed_back.append(item)
-            self._settle(1)
+        # After an error, keep taking jobs so the run can end; they are
+        # handed back at the end of the run.
+        while (job := work.get()) is not _STOP:
+            self._hand_back_later(job)
 
-    def _work_until_stopped(self, work: queue.Queue, group: _Group) -> bool:
-        while True:
-            try:
-                # With a transaction open, wait only briefly before committing it.
-                item = work.get(timeout=GROUP_COMMIT_SECONDS) if group.open else work.get()
-            except queue.Empty:
-                group.commit()
-                continue
-            if item is _STOP:
-                group.commit()
-                return True
-            if self._run_errors or not self._time_to_start_jobs():
-                with self._lock:
-                    self._handed_back.append(item)
-                self._settle(1)
-                continue
-            if group.open and group.age() > GROUP_COMMIT_SECONDS:
-                group.commit()
-            group.begin()
-            group.jobs_in_transaction += 1
-            self._run_job(group, item)
-            if work.empty():
-                group.commit()
-
-    def _run_job(self, group: _Group, job: Job) -> None:
+    def _run_job(self, conn: psycopg.Connection, job: Job) -> None:
         started = time.monotonic()
         log = _JobLogger(job, self.owner)
-        log.info("job started", action="job_started")
-        ctx = JobContext(job, group.conn, settings=self.settings, logger=log, remaining_seconds=self.remaining_seconds)
+        log.debug("job started", action="job_started")
+        ctx = JobContext(job, conn, settings=self.settings, logger=log, remaining_seconds=self.remaining_seconds)
 
         try:
-            handler = self.handler_lookup(job.type)
-            outcome = handler(job, ctx)
+            outcome = self.handler_lookup(job.type)(job, ctx)
             if outcome is None:
                 outcome = Complete()
             elif not isinstance(outcome, OUTCOME_TYPES):
@@ -263,76 +279,36 @@ class Processor:
                     f"the {job.type.value} handler returned {outcome!r}; "
                     f"return None or an outcome (Complete, RetryAfter, SnoozeUntil, Cancel, Fail)"
                 )
-        except PermanentError as exc:
-            ctx.rollback_writes()
-            outcome = Fail(_describe(exc))
         except Exception as exc:  # noqa: BLE001 - any handler error is recorded on the job
-            if isinstance(exc, psycopg.Error) and group.conn.broken:
+            if isinstance(exc, psycopg.Error) and conn.broken:
                 raise  # the connection is gone: the run stops, and lease rescue retries the job
-            # A deadlock or serialization failure leaves the connection usable:
-            # undo the handler's writes and retry the job like any other error.
-            ctx.rollback_writes()
-            outcome = _Raised(exc)
-
+            # A deadlock or serialization failure leaves the connection
+            # usable: undo the handler's writes and record the error.
+            if ctx.in_transaction:
+                conn.execute("ROLLBACK")
+                ctx.in_transaction = False
+            outcome = Fail(describe(exc)) if isinstance(exc, PermanentError) else Raised(exc)
         duration_ms = round((time.monotonic() - started) * 1000, 1)
-        if isinstance(outcome, Complete) and not ctx.touched:
-            group.defer_completion(job, outcome, duration_ms)
+
+        if isinstance(outcome, Complete) and not ctx.in_transaction:
+            with self._changed:
+                self._completions.append((job, outcome, duration_ms))
             return
-        wrote = ctx.touched
-        word, delay = self._record(group.conn, job, outcome)
-        if word:
-            ctx.keep_writes()
-        else:
-            ctx.rollback_writes()
+
+        # The outcome is written in the handler's transaction when it began
+        # one, or as a single statement that commits by itself.
+        word, delay = record_outcome(conn, job, outcome, owner=self.owner, settings=self.settings)
+        if ctx.in_transaction:
+            conn.execute("COMMIT" if word else "ROLLBACK")
         self._count_outcome(job, word, duration_ms, outcome, delay)
-        if wrote:
-            # The handler's row locks (an incident, say) must not outlive its
-            # job while later jobs of the group run.
-            group.commit()
+        self._settle(1)
 
-    def _record(self, conn: psycopg.Connection, job: Job, outcome: Any) -> tuple[str | None, float | None]:
-        """Write the job's new status, fenced by lease owner and attempt.
+    def _hand_back_later(self, job: Job) -> None:
+        with self._lock:
+            self._handed_back.append(job)
+        self._settle(1)
 
-        Returns the outcome's word (``completed``, ``retried`` ...) or None
-        when the lease was lost, and the retry delay when there is one.
-        """
-        delay = None
-        fence = {"id": job.id, "owner": self.owner, "attempt": job.attempts}
-        if isinstance(outcome, Complete):
-            changed = conn.execute(queries["complete_job"], {**fence, "result": _result_json(outcome.result)})
-            word = "completed"
-        elif isinstance(outcome, SnoozeUntil):
-            changed = conn.execute(queries["snooze_job"], {**fence, "run_at": outcome.run_at})
-            word = "snoozed"
-        elif isinstance(outcome, Cancel):
-            changed = conn.execute(queries["cancel_leased_job"], {**fence, "reason": outcome.reason})
-            word = "cancelled"
-        elif isinstance(outcome, Fail):
-            changed = conn.execute(queries["fail_job"], {**fence, "error": _clip(outcome.reason), "kind": "permanent"})
-            word = "failed"
-        else:
-            error, kind, delay = self._retry_plan(job, outcome)
-            if job.attempts >= job.max_attempts:
-                changed = conn.execute(queries["fail_job"], {**fence, "error": error, "kind": kind})
-                word = "failed"
-            else:
-                changed = conn.execute(
-                    queries["schedule_retry"], {**fence, "error": error, "kind": kind, "delay_seconds": delay}
-                )
-                word = "retried"
-        return (word if changed.fetchone() is not None else None), delay
-
-    def _retry_plan(self, job: Job, outcome: Any) -> tuple[str, str, float]:
-        if isinstance(outcome, RetryAfter):
-            seconds = outcome.seconds if outcome.seconds >= 0 else 0.0
-            return _clip(outcome.reason), "retry_requested", min(seconds, self.settings.retry_max_seconds)
-        delay = retry_delay_seconds(
-            job.attempts,
-            base_seconds=self.settings.retry_base_seconds,
-            max_seconds=self.settings.retry_max_seconds,
-            jitter=self.settings.retry_jitter,
-        )
-        return _clip(_describe(outcome.error)), "exception", delay
+    # -- outcomes -----------------------------------------------------
 
     def _count_outcome(
         self, job: Job, word: str | None, duration_ms: float, outcome: Any = None, delay: float | None = None
@@ -352,11 +328,14 @@ class Processor:
         fields: dict[str, Any] = {"action": f"job_{word}", "duration_ms": duration_ms}
         if word == "retried":
             fields["retry_in_seconds"] = round(delay or 0.0, 3)
-            fields["error"] = _error_of(outcome)
+            fields["error"] = error_of(outcome)
             log.warning("job failed and will be retried", **fields)
         elif word == "failed":
-            fields["error"] = _error_of(outcome)
+            fields["error"] = error_of(outcome)
             log.error("job failed for good", **fields)
+        elif word == "cancelled":
+            fields["reason"] = error_of(outcome)
+            log.info("job cancelled", **fields)
         else:
             log.info(f"job {word}", **fields)
 
@@ -378,71 +357,12 @@ class Processor:
         )
 
     def _record_run_error(self, exc: BaseException) -> None:
-        with self._lock:
+        with self._changed:
             first = not self._run_errors
             self._run_errors.append(exc)
+            self._changed.notify_all()
         if first and isinstance(exc, (psycopg.OperationalError, DatabaseUnavailable)):
             logger.error("database error during the run", extra={"action": "database_error", "error": str(exc)})
-
-
-class _Raised:
-    """An exception a handler raised, as an outcome to record."""
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class _Group:
-    """One worker's open transaction and the completions deferred to its commit."""
-
-    def __init__(self, processor: Processor) -> None:
-        self.processor = processor
-        self.conn: psycopg.Connection | None = None
-        self.open = False
-        self.started = 0.0
-        self.deferred: list[tuple[Job, Complete, float]] = []
-        self.jobs_in_transaction = 0
-
-    def age(self) -> float:
-        return time.monotonic() - self.started
-
-    def begin(self) -> None:
-        if not self.open:
-            self.conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-            self.open = True
-            self.started = time.monotonic()
-
-    def defer_completion(self, job: Job, outcome: Complete, duration_ms: float) -> None:
-        self.deferred.append((job, outcome, duration_ms))
-
-    def commit(self) -> None:
-        if not self.open:
-            return
-        deferred, self.deferred = self.deferred, []
-        recorded: set[str] = set()
-        if deferred:
-            rows = self.conn.execute(
-                queries["complete_jobs"],
-                {
-                    "ids": [job.id for job, _, _ in deferred],
-                    "attempts": [job.attempts for job, _, _ in deferred],
-                    "results": [_result_json(outcome.result) for _, outcome, _ in deferred],
-                    "owner": self.processor.owner,
-                },
-            ).fetchall()
-            recorded = {row["id"] for row in rows}
-        self.conn.execute("COMMIT")
-        self.open = False
-        settled, self.jobs_in_transaction = self.jobs_in_transaction, 0
-        self.processor._settle(settled)
-        for job, outcome, duration_ms in deferred:
-            self.processor._count_outcome(job, "completed" if job.id in recorded else None, duration_ms, outcome)
-
-    def abandon(self) -> None:
-        self.deferred = []
-        self.open = False
-        settled, self.jobs_in_transaction = self.jobs_in_transaction, 0
-        self.processor._settle(settled)
 
 
 class _JobLogger:
@@ -465,29 +385,3 @@ class _JobLogger:
 
     def debug(self, message: str, **fields: Any) -> None:
         self._log("debug", message, fields)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _error_of(outcome: Any) -> str | None:
-    if isinstance(outcome, _Raised):
-        return _clip(_describe(outcome.error))
-    if isinstance(outcome, (Fail, RetryAfter)):
-        return _clip(outcome.reason)
-    return None
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
-
-
-def _result_json(result: Any) -> str | None:
-    if result is None:
-        return None
-    try:
-        return json.dumps(result, default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps({"unserializable": repr(result)[:MAX_ERROR_LENGTH]})

@@ -65,27 +65,14 @@ WHERE "dedupKey" = ANY(%(dedup_keys)s::text[])
   AND status IN ('PENDING', 'PROCESSING');
 
 -- name: claim_due_jobs
--- Claim up to a batch of due PENDING jobs, highest priority then oldest first.
-WITH due AS (
-    SELECT id
-    FROM "BackgroundJob"
-    WHERE status = 'PENDING'
-      AND "scheduledAt" <= now() AT TIME ZONE 'UTC'
-      AND (%(types)s::"JobType"[] IS NULL OR type = ANY(%(types)s::"JobType"[]))
-    ORDER BY priority DESC, "scheduledAt", id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE "BackgroundJob" AS job
-SET status = 'PROCESSING',
-    attempts = job.attempts + 1,
-    "startedAt" = now() AT TIME ZONE 'UTC',
-    "leaseOwner" = %(owner)s,
-    "leaseExpiresAt" = (now() AT TIME ZONE 'UTC') + make_interval(secs => %(lease_seconds)s),
-    "updatedAt" = now() AT TIME ZONE 'UTC'
-FROM due
-WHERE job.id = due.id
-RETURNING job.*;
+-- Claim up to a batch of due PENDING jobs, highest priority then oldest first (see jobqueue_claim).
+SELECT *
+FROM jobqueue_claim(
+    p_owner => %(owner)s::text,
+    p_limit => %(limit)s::integer,
+    p_lease_seconds => %(lease_seconds)s::float8,
+    p_types => %(types)s::"JobType"[]
+);
 
 -- name: complete_job
 -- Mark one leased job COMPLETED with its result.
