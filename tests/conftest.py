@@ -83,10 +83,8 @@ def create_database(admin, template: str | None = None) -> str:
     return name
 
 
-@pytest.fixture
-def database(server_url, admin, template_database, monkeypatch):
-    """A fresh migrated database; its URL is also the process's DATABASE_URL."""
-    name = create_database(admin, template_database)
+def _use_fresh_database(server_url, admin, monkeypatch, template: str | None):
+    name = create_database(admin, template)
     url = database_url(server_url, name)
     monkeypatch.setenv("DATABASE_URL", url)
     config.reset_settings()
@@ -95,20 +93,18 @@ def database(server_url, admin, template_database, monkeypatch):
     db.reset_database()
     config.reset_settings()
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database(server_url, admin, template_database, monkeypatch):
+    """A fresh migrated database; its URL is also the process's DATABASE_URL."""
+    yield from _use_fresh_database(server_url, admin, monkeypatch, template_database)
 
 
 @pytest.fixture
 def empty_database(server_url, admin, monkeypatch):
     """A fresh database with no migrations applied."""
-    name = create_database(admin)
-    url = database_url(server_url, name)
-    monkeypatch.setenv("DATABASE_URL", url)
-    config.reset_settings()
-    db.reset_database()
-    yield url
-    db.reset_database()
-    config.reset_settings()
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from _use_fresh_database(server_url, admin, monkeypatch, None)
 
 
 @pytest.fixture
