@@ -62,11 +62,11 @@ def test_get_transport_reuses_instance():
 
 def test_get_transport_unknown_lists_registered():
     with pytest.raises(UnknownTransport) as raised:
-        get_transport("aws")
+        get_transport("pigeon")
 
     assert isinstance(raised.value, PermanentError)
-    assert "'aws' is not registered" in str(raised.value)
-    assert "registered transports: log" in str(raised.value)
+    assert "'pigeon' is not registered" in str(raised.value)
+    assert "registered transports: aws, log" in str(raised.value)
     assert "NOTIFY_TRANSPORT" in str(raised.value)
 
 

@@ -251,7 +251,14 @@ class Processor:
         started = time.monotonic()
         log = _JobLogger(job, self.owner)
         log.info("job started", action="job_started")
-        ctx = JobContext(job, group.conn, settings=self.settings, logger=log, remaining_seconds=self.remaining_seconds)
+        ctx = JobContext(
+            job,
+            group.conn,
+            settings=self.settings,
+            logger=log,
+            remaining_seconds=self.remaining_seconds,
+            database=self.database,
+        )
 
         try:
             handler = self.handler_lookup(job.type)
