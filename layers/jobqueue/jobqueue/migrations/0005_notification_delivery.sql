@@ -44,3 +44,25 @@ CREATE TABLE IF NOT EXISTS "Webhook" (
 -- The notification log gains an updatedAt, because a row now moves
 -- SENDING -> SENT or FAILED instead of being written once.
 ALTER TABLE "Notification" ADD COLUMN IF NOT EXISTS "updatedAt" timestamp(3);
+
+-- The application's ORM may declare "Notification".status as an enum. The
+-- handler writes SENDING and RETRYING besides SENT, FAILED and SKIPPED, so
+-- an enum gets whichever of these values it lacks. PostgreSQL 12 and newer
+-- accept ALTER TYPE ... ADD VALUE inside a transaction, as long as the new
+-- value is not used before the transaction commits.
+DO $$
+DECLARE
+    status_type regtype;
+    status_value text;
+BEGIN
+    SELECT a.atttypid::regtype INTO status_type
+    FROM pg_attribute AS a
+    JOIN pg_type AS t ON t.oid = a.atttypid
+    WHERE a.attrelid = '"Notification"'::regclass AND a.attname = 'status' AND t.typtype = 'e';
+    IF status_type IS NOT NULL THEN
+        FOREACH status_value IN ARRAY ARRAY['SENDING', 'SENT', 'RETRYING', 'FAILED', 'SKIPPED'] LOOP
+            EXECUTE format('ALTER TYPE %s ADD VALUE IF NOT EXISTS %L', status_type, status_value);
+        END LOOP;
+    END IF;
+END
+$$;
