@@ -484,12 +484,50 @@ def test_push_all_endpoints_dead_skipped(conn, deliver, aws):
     assert calls == []
 
 
+def test_push_partly_sent_not_retried(conn, deliver, log_records):
+    seed_escalation(conn)
+    add_device(conn, "d-1", "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/pager/1")
+    add_device(conn, "d-2", "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/pager/2")
+    job_id = enqueue_job(conn, "NOTIFICATION", payload(channel="PUSH"))
+    stubber = Stubber(aws_transport.client("sns"))
+    stubber.add_response("publish", {"MessageId": "m-1"})
+    stubber.add_client_error("publish", service_error_code="Throttled", http_status_code=400)
+
+    with stubber:
+        summary = deliver()
+
+    assert summary["processed"] == 1
+    job = job_row(conn, job_id)
+    assert job["status"] == "COMPLETED"
+    assert job["result"] == {"providerMessageId": "m-1"}
+    assert {device["enabled"] for device in device_rows(conn).values()} == {True}
+    (warning,) = [line for line in log_records() if line.get("action") == "push_partly_sent"]
+    assert warning["sent"] == 1
+    assert warning["failed"] == 1
+    assert "Throttled" in warning["error"]
+
+
+def test_push_throttled_everywhere_retried(conn, deliver):
+    seed_escalation(conn)
+    add_device(conn, "d-1", "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/pager/1")
+    job_id = enqueue_job(conn, "NOTIFICATION", payload(channel="PUSH"))
+    stubber = Stubber(aws_transport.client("sns"))
+    stubber.add_client_error("publish", service_error_code="Throttled", http_status_code=400)
+
+    with stubber:
+        summary = deliver()
+
+    assert summary["retried"] == 1
+    assert "Throttled" in job_row(conn, job_id)["error"]
+    assert [row["status"] for row in notification_rows(conn, job_id)] == ["RETRYING"]
+
+
 # -- WEBHOOK and SLACK -------------------------------------------------------------
 
 
 @dataclass
 class Receiver:
-    """An HTTPS server on 127.0.0.1 that records each POST and answers ``status``."""
+    """An HTTPS server on 127.0.0.1 that records each POST and responds with ``status``."""
 
     port: int
     cert_file: str
@@ -637,7 +675,7 @@ def test_webhook_server_error_retried_same_delivery(conn, deliver, receiver):
     first = deliver(**webhook_env(receiver, secret_arn))
 
     assert first["retried"] == 1
-    assert "answered 503" in job_row(conn, job_id)["error"]
+    assert "responded with HTTP 503" in job_row(conn, job_id)["error"]
     assert [row["status"] for row in notification_rows(conn, job_id)] == ["RETRYING"]
 
     receiver.status = 204
@@ -661,7 +699,7 @@ def test_webhook_client_error_fails(conn, deliver, receiver):
     job = job_row(conn, job_id)
     assert job["status"] == "FAILED"
     assert job["attempts"] == 1
-    assert "answered 401" in job["error"]
+    assert "responded with HTTP 401" in job["error"]
     assert len(receiver.requests) == 1
 
 

@@ -16,11 +16,11 @@ from jobqueue.transports.webhook import check_url, sign
 def no_connections(monkeypatch):
     """Fail any test that tries to open a socket connection."""
 
-    def refuse(*args, **kwargs):
+    def fail_connection(*args, **kwargs):
         raise AssertionError(f"a connection was attempted: {args!r}")
 
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", fail_connection)
+    monkeypatch.setattr(socket.socket, "connect", fail_connection)
 
 
 def resolver(*addresses: str):

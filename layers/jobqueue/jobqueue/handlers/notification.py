@@ -12,10 +12,11 @@ which moves like this:
 - SENDING, committed in its own short transaction just before the
   provider is called, so a processor that dies after the provider
   accepted the message still leaves evidence;
-- then, in the job's transaction: SENT with the provider's message id,
-  FAILED (a permanent error, or the last attempt), RETRYING (a transient
-  error; the job runs again after its backoff) or SKIPPED (the user is
-  gone, turned the channel off, or has no address on it).
+- then, in the job's transaction, one of: SENT with the provider's
+  message id; FAILED after a permanent error or on the last attempt;
+  RETRYING after a transient error, when the job runs again after its
+  backoff; SKIPPED when the user is gone, turned the channel off, or has
+  no address on it.
 
 A job that finds a SENT row completes without sending again. A job that
 finds a SENDING row knows an earlier attempt died between calling the
@@ -68,13 +69,14 @@ class _Request:
 def handle(job: Job, ctx: JobContext) -> Outcome | None:
     """Send the notification unless this job already sent it, and record it in ``"Notification"``.
 
-    Returns ``Complete({"alreadySent": True, ...})`` when a SENT row for
-    this job exists; ``Complete({"skipped": reason})`` with a SKIPPED row
-    when the user does not exist, turned the channel off or has no
-    address on it; ``Fail`` with a FAILED row when the delivery fails for
-    good or on the last attempt; ``RetryAfter`` the job's backoff with a
-    RETRYING row after a transient failure; otherwise
-    ``Complete({"providerMessageId": ...})`` with a SENT row.
+    Returns, with the log row it writes:
+
+    - ``Complete({"alreadySent": True, ...})`` when a SENT row for this job exists;
+    - ``Complete({"skipped": reason})`` and SKIPPED when the user does not
+      exist, turned the channel off or has no address on it;
+    - ``Fail`` and FAILED when the delivery fails for good or on the last attempt;
+    - ``RetryAfter`` (the job's backoff) and RETRYING after a transient failure;
+    - otherwise ``Complete({"providerMessageId": ...})`` and SENT.
     """
     request = _read_payload(job.payload)
     transport = get_transport(ctx.settings.notify_transport)

@@ -206,7 +206,7 @@ class AwsTransport:
         sns = client("sns")
         message_ids: list[str] = []
         disabled: list[DisabledDevice] = []
-        transient: list[str] = []
+        errors: list[TransientDeliveryError | PermanentDeliveryError] = []
         for device in delivery.devices:
             try:
                 response = sns.publish(TargetArn=device.endpoint_arn, Message=message, MessageStructure="json")
@@ -214,33 +214,33 @@ class AwsTransport:
                 code = _code(exc)
                 if code in DEAD_ENDPOINT_CODES or (code == "InvalidParameter" and "TargetArn" in _message(exc)):
                     disabled.append(DisabledDevice(device.id, f"{code}: {_message(exc)}"[:500]))
-                    continue
-                error = _classify(exc, "SNS Publish (push)", "check the platform application and the IAM policy")
-                if isinstance(error, PermanentDeliveryError):
-                    raise PermanentDeliveryError(str(error), disabled_devices=tuple(disabled)) from None
-                transient.append(str(error))
+                else:
+                    errors.append(_classify(exc, "SNS Publish (push)", "check the platform application"))
                 continue
             except BotoCoreError as exc:
-                transient.append(str(_classify(exc, "SNS Publish (push)", "")))
+                errors.append(_classify(exc, "SNS Publish (push)", ""))
                 continue
             message_ids.append(response["MessageId"])
 
         if message_ids:
-            if transient:
-                # At least one device got the message; retrying would send it again to those.
+            if errors:
+                # Some device got the message, and a retry would send it to that device again.
                 logger.warning(
-                    "push notification reached some devices only",
+                    "push notification reached only some devices; the others are not retried",
                     extra={
                         "action": "push_partly_sent",
                         "job_id": delivery.job_id,
                         "sent": len(message_ids),
-                        "failed": len(transient),
-                        "error": transient[0],
+                        "failed": len(errors),
+                        "error": str(errors[0]),
                     },
                 )
             return SendResult(provider_message_id=",".join(message_ids), disabled_devices=tuple(disabled))
-        if transient:
-            raise TransientDeliveryError(transient[0], disabled_devices=tuple(disabled))
+        permanent = [error for error in errors if isinstance(error, PermanentDeliveryError)]
+        if permanent:
+            raise PermanentDeliveryError(str(permanent[0]), disabled_devices=tuple(disabled))
+        if errors:
+            raise TransientDeliveryError(str(errors[0]), disabled_devices=tuple(disabled))
         raise NoDeliveryAddress(
             "every push device of the user is disabled or deleted at SNS; the user must register the app again",
             disabled_devices=tuple(disabled),

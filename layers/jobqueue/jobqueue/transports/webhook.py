@@ -45,7 +45,7 @@ TIMESTAMP_HEADER = "X-Jobqueue-Timestamp"
 SIGNATURE_HEADER = "X-Jobqueue-Signature"
 SIGNATURE_PREFIX = "sha256="
 USER_AGENT = "jobqueue-webhook/1"
-# Only the status matters; a receiver's long answer is not read past this.
+# Only the status matters, so at most this much of a response body is read.
 MAX_RESPONSE_BYTES = 64 * 1024
 # Retrying these statuses may succeed: timeout, too early, throttling (and every 5xx).
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
@@ -221,7 +221,7 @@ def post(
         ) from None
     except TimeoutError:
         raise TransientDeliveryError(
-            f"the webhook host {address.host!r} did not answer within {timeout_seconds:g} s"
+            f"the webhook host {address.host!r} timed out after {timeout_seconds:g} s"
         ) from None
     except (OSError, http.client.HTTPException) as exc:
         raise TransientDeliveryError(
@@ -233,9 +233,9 @@ def post(
     if 200 <= status < 300:
         return status
     if status >= 500 or status in RETRYABLE_STATUSES:
-        raise TransientDeliveryError(f"the webhook host {address.host!r} answered {status}")
+        raise TransientDeliveryError(f"the webhook host {address.host!r} responded with HTTP {status}")
     raise PermanentDeliveryError(
-        f"the webhook host {address.host!r} answered {status}; check the webhook's url "
+        f"the webhook host {address.host!r} responded with HTTP {status}; check the webhook's url "
         f"and that the receiver accepts the signature (redirects are not followed)"
     )
 
@@ -262,13 +262,12 @@ def _connection(
 
 
 def _connect_first(addresses: Sequence[str], port: int, timeout: float, source_address) -> socket.socket:
-    error: OSError | None = None
+    error = OSError("the webhook host resolved to no address")
     for address in addresses:
         try:
             return socket.create_connection((address, port), timeout, source_address)
         except OSError as exc:
             error = exc
-    assert error is not None  # addresses is never empty
     raise error
 
 
@@ -277,7 +276,7 @@ def _connect_first(addresses: Sequence[str], port: int, timeout: float, source_a
 
 @dataclass(frozen=True)
 class WebhookSecret:
-    """What the webhook secret holds for one webhook: its signing secret, and its URL when the row has none."""
+    """One webhook's entry in the webhook secret: its signing secret, and its URL when the row has none."""
 
     signing_secret: str | None = None
     url: str | None = None
