@@ -11,10 +11,11 @@ botocore's adaptive retry mode retries throttling a few times within one
 call. An error that is left over reaches the job, which then retries with
 its own backoff.
 
-Provider errors are sorted into ``TransientDeliveryError`` (throttling,
-timeouts, 5xx: the job retries) and ``PermanentDeliveryError`` (a rejected
-address or message, an unverified identity, a missing permission: the job
-fails with a message that says what to fix). Email addresses and phone
+Provider errors are sorted into two kinds. ``TransientDeliveryError``
+covers throttling, timeouts and 5xx, and the job retries.
+``PermanentDeliveryError`` covers a rejected address or message, an
+unverified identity and a missing permission, and the job fails with a
+message that names the fix. Email addresses and phone
 numbers are removed from provider messages before they reach an error.
 """
 
