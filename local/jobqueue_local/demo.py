@@ -28,7 +28,8 @@ LOG_FILE = PROJECT_ROOT / ".local" / "demo-logs.jsonl"
 SNOOZED_INCIDENT = "inc_01HZX3V6J8Q3"
 # The local run needs no secret; an empty value keeps the runner from
 # warning that the template's DatabaseSecretArn parameter has no default.
-ENV_DEFAULTS = {"DB_SECRET_ARN": ""}
+# The template delivers through AWS; the demo only logs each notification.
+ENV_DEFAULTS = {"DB_SECRET_ARN": "", "NOTIFY_TRANSPORT": "log"}
 
 
 def main() -> int:

@@ -10,6 +10,12 @@ INSERT INTO "User" (id, name, email, phone) VALUES
     ('user_bob', 'Bob Example', 'bob@example.com', '+15555550101')
 ON CONFLICT (id) DO NOTHING;
 
+-- Alice's Slack webhook, for the sample notification. The demo's log
+-- transport never calls it.
+INSERT INTO "Webhook" (id, "userId", channel, url) VALUES
+    ('wh_alice_slack', 'user_alice', 'SLACK', 'https://hooks.slack.com/services/T0000/B0000/demo')
+ON CONFLICT (id) DO NOTHING;
+
 INSERT INTO "Team" (id, name) VALUES ('team_ops', 'Operations') ON CONFLICT (id) DO NOTHING;
 INSERT INTO "TeamMember" (id, "teamId", "userId") VALUES
     ('tm_ops_alice', 'team_ops', 'user_alice'),

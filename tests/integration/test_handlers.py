@@ -21,6 +21,7 @@ from jobqueue.transports import (
     SendResult,
     TransientDeliveryError,
     register_transport,
+    unregister_transport,
 )
 from jobqueue_local.invoke import invoke
 from tests.conftest import ROOT, load_event
@@ -516,7 +517,10 @@ def test_notification_transient_error_retried(conn, database, fake_transport):
     assert job["attempts"] == 1
     assert "provider throttled the request" in job["error"]
     assert 4 <= seconds_until(conn, job_id) <= 5
-    assert notification_rows(conn, job_id) == []
+    (row,) = notification_rows(conn, job_id)
+    assert row["status"] == "RETRYING"
+    assert row["error"] == "provider throttled the request"
+    assert row["sentAt"] is None
 
     make_due(conn, job_id)
     run_processor(database)
@@ -524,7 +528,9 @@ def test_notification_transient_error_retried(conn, database, fake_transport):
     job = job_row(conn, job_id)
     assert job["status"] == "COMPLETED"
     assert job["attempts"] == 2
-    assert [row["status"] for row in notification_rows(conn, job_id)] == ["SENT"]
+    rows = notification_rows(conn, job_id)
+    assert [(r["id"], r["status"]) for r in rows] == [(row["id"], "SENT")]
+    assert rows[0]["error"] is None
     assert len(fake_transport.sent) == 1
 
 
@@ -567,8 +573,12 @@ def test_notification_permanent_error_keeps_failed_row(conn, database, fake_tran
 def test_notification_unknown_transport_fails(conn, database):
     seed_escalation(conn)
     job_id = enqueue_job(conn, "NOTIFICATION", notification_payload())
-
-    run_processor(database, env={"NOTIFY_TRANSPORT": "aws"})
+    aws_factory = register_transport("aws", lambda: None)
+    unregister_transport("aws")
+    try:
+        run_processor(database, env={"NOTIFY_TRANSPORT": "aws"})
+    finally:
+        register_transport("aws", aws_factory)
 
     job = job_row(conn, job_id)
     assert job["status"] == "FAILED"
@@ -579,6 +589,11 @@ def test_notification_unknown_transport_fails(conn, database):
 
 def test_escalation_notifications_delivered_in_next_run(conn, database, fake_transport):
     seed_escalation(conn)
+    for user_id in ("bob", "carol"):
+        conn.execute(
+            """INSERT INTO "Webhook" (id, "userId", channel, url) VALUES (%s, %s, 'SLACK', %s)""",
+            (f"wh-{user_id}", user_id, f"https://hooks.example.com/{user_id}"),
+        )
     enqueue_job(conn, "ESCALATION", {"incidentId": "i1", "stepIndex": 1})
 
     run_processor(database)
@@ -760,7 +775,7 @@ def test_processor_function_escalates_and_notifies(conn, database):
     seed_escalation(conn)
     escalation_id = enqueue_job(conn, "ESCALATION", {"incidentId": "i1", "stepIndex": 0})
     event = load_event("processor-scheduled.json")
-    env = {"DATABASE_URL": database}
+    env = {"DATABASE_URL": database, "NOTIFY_TRANSPORT": "log"}
 
     first = invoke("ProcessorFunction", event, template_path=ROOT / "template.yaml", env_overrides=env)
     # The NOTIFICATION jobs commit with the escalation, so the first run may

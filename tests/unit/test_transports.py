@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -20,6 +23,7 @@ from jobqueue.transports import (
     unregister_transport,
 )
 from jobqueue.transports.log import LogTransport
+from tests.conftest import ROOT
 
 
 def make_delivery(incident: IncidentSummary | None = None) -> Delivery:
@@ -62,11 +66,11 @@ def test_get_transport_reuses_instance():
 
 def test_get_transport_unknown_lists_registered():
     with pytest.raises(UnknownTransport) as raised:
-        get_transport("aws")
+        get_transport("pigeon")
 
     assert isinstance(raised.value, PermanentError)
-    assert "'aws' is not registered" in str(raised.value)
-    assert "registered transports: log" in str(raised.value)
+    assert "'pigeon' is not registered" in str(raised.value)
+    assert "registered transports: aws, log" in str(raised.value)
     assert "NOTIFY_TRANSPORT" in str(raised.value)
 
 
@@ -170,3 +174,20 @@ def test_delivery_repr_hides_contact_and_message():
     assert "alice@example.com" not in text
     assert "+15550100" not in text
     assert "Disk full on db-1" not in text
+
+
+def test_api_function_never_imports_boto3():
+    # A fresh interpreter, because this test process has imported boto3 long ago.
+    code = (
+        "import sys; import app; import jobqueue.transports; import jobqueue.handlers.notification; "
+        "from jobqueue.transports import get_transport; get_transport('log'); "
+        "print(sorted(name for name in ('boto3', 'jobqueue.transports.aws') if name in sys.modules))"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "functions" / "api"), str(ROOT / "layers" / "jobqueue")]),
+    }
+
+    output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+
+    assert output.strip() == "[]"

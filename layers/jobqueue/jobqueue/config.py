@@ -7,10 +7,14 @@ so a misconfigured function fails on its first invocation, not mid-run.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
+from urllib.parse import urlsplit
 
 from jobqueue.errors import ConfigError
 
@@ -30,6 +34,9 @@ JOB_START_MARGIN_SECONDS = 10.0
 CLEANUP_BATCH_SIZE = 5000
 NOTIFY_TRANSPORT = "log"
 DB_CONNECT_TIMEOUT_SECONDS = 10
+# Notification delivery (NOTIFY_TRANSPORT=aws).
+SMS_TYPE = "Transactional"
+WEBHOOK_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,16 @@ class Settings:
     job_start_margin_seconds: float
     cleanup_batch_size: int
     notify_transport: str
+    # Notification delivery; see README "Notifications".
+    ses_from_address: str | None = None
+    ses_configuration_set: str | None = None
+    sms_sender_id: str | None = None
+    sms_type: str = SMS_TYPE
+    incident_url_base: str | None = None
+    # (host, port or None) pairs; see ``parse_allowed_hosts``.
+    webhook_allowed_hosts: tuple[tuple[str, int | None], ...] = ()
+    webhook_secrets_arn: str | None = None
+    webhook_timeout_seconds: float = WEBHOOK_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +96,20 @@ class Settings:
             ),
             cleanup_batch_size=reader.integer("CLEANUP_BATCH_SIZE", CLEANUP_BATCH_SIZE, 1, 100_000),
             notify_transport=reader.choice("NOTIFY_TRANSPORT", NOTIFY_TRANSPORT, ("log", "aws")),
+            ses_from_address=_email_address(reader, "SES_FROM_ADDRESS"),
+            ses_configuration_set=reader.pattern(
+                "SES_CONFIGURATION_SET", _CONFIGURATION_SET, "1 to 64 letters, digits, '-' or '_'"
+            ),
+            sms_sender_id=reader.pattern(
+                "SMS_SENDER_ID", _SENDER_ID, "1 to 11 letters and digits with at least one letter, no spaces"
+            ),
+            sms_type=reader.choice("SMS_TYPE", SMS_TYPE, ("Transactional", "Promotional")),
+            incident_url_base=_url_base(reader, "INCIDENT_URL_BASE"),
+            webhook_allowed_hosts=_allowed_hosts(reader, "WEBHOOK_ALLOWED_HOSTS"),
+            webhook_secrets_arn=reader.pattern(
+                "WEBHOOK_SECRETS_ARN", _SECRET_ARN, "the ARN of a Secrets Manager secret"
+            ),
+            webhook_timeout_seconds=reader.number("WEBHOOK_TIMEOUT_SECONDS", WEBHOOK_TIMEOUT_SECONDS, 0.5, 60.0),
         )
         if settings.retry_max_seconds < settings.retry_base_seconds:
             raise ConfigError(
@@ -138,6 +169,87 @@ class _Reader:
         if not minimum <= number <= maximum:  # also rejects NaN
             raise ConfigError(f"{name}={value} is out of range; use {minimum:g} to {maximum:g}")
         return number
+
+    def pattern(self, name: str, regex: re.Pattern[str], accepted: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not regex.fullmatch(value):
+            raise ConfigError(f"{name}={value!r} is invalid; use {accepted}")
+        return value
+
+
+_CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Amazon SNS sender IDs: up to 11 alphanumeric characters, at least one of them a letter.
+_SENDER_ID = re.compile(r"(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{1,11}")
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+")
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def _email_address(reader: _Reader, name: str) -> str | None:
+    """Read a From address, either ``alerts@example.com`` or ``Alerts <alerts@example.com>``."""
+    value = reader.text(name)
+    if value is None:
+        return None
+    _, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain or "\n" in value or "\r" in value:
+        raise ConfigError(
+            f"{name}={value!r} is not an email address; use alerts@example.com or 'Alerts <alerts@example.com>'"
+        )
+    return value
+
+
+def _url_base(reader: _Reader, name: str) -> str | None:
+    """Read the base of incident links: an http(s) URL, optionally with an ``{incidentId}`` placeholder."""
+    value = reader.text(name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ConfigError(f"{name}={value!r} is not an http(s) URL; use for example https://app.example.com/incidents")
+    return value
+
+
+def parse_allowed_hosts(value: str, name: str = "WEBHOOK_ALLOWED_HOSTS") -> tuple[tuple[str, int | None], ...]:
+    """Parse a comma-separated list of ``host``, ``host:port`` or ``[ipv6]:port`` entries.
+
+    Host names are lowercased. Raises ``ConfigError`` naming ``name`` and the bad entry.
+    """
+    entries = []
+    for raw in value.split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        host, port = entry, None
+        if entry.startswith("["):
+            host, bracket, rest = entry[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                raise ConfigError(f"{name} entry {raw.strip()!r} is invalid; write an IPv6 address as [::1]:8443")
+            port_text = rest[1:] if rest else None
+        elif entry.count(":") == 1:
+            host, port_text = entry.split(":")
+        else:
+            port_text = None
+        if port_text is not None:
+            if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+                raise ConfigError(f"{name} entry {raw.strip()!r} has an invalid port; use 1 to 65535")
+            port = int(port_text)
+        if not _valid_host(host):
+            raise ConfigError(f"{name} entry {raw.strip()!r} is not a host name or IP address")
+        entries.append((host, port))
+    return tuple(entries)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOST_NAME.fullmatch(host))
+
+
+def _allowed_hosts(reader: _Reader, name: str) -> tuple[tuple[str, int | None], ...]:
+    value = reader.text(name)
+    return parse_allowed_hosts(value, name) if value else ()
 
 
 _settings: Settings | None = None

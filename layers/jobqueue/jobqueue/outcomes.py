@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from jobqueue.config import Settings
+from jobqueue.db import Database, get_database
 from jobqueue.enqueue import Enqueued, NewJob, enqueue, enqueue_many
 from jobqueue.jobs import Job
 
@@ -80,12 +81,14 @@ class JobContext:
         settings: Settings,
         logger: logging.Logger | logging.LoggerAdapter,
         remaining_seconds: Callable[[], float],
+        database: Database | None = None,
     ) -> None:
         self.job = job
         self.settings = settings
         self.logger = logger
         self._conn = conn
         self._remaining_seconds = remaining_seconds
+        self._database = database
         self.in_transaction = False
 
     @property
@@ -94,6 +97,18 @@ class JobContext:
             self._conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             self.in_transaction = True
         return self._conn
+
+    @property
+    def database(self) -> Database:
+        """The pool ``conn`` came from, for a write that must commit on its own, outside the job's transaction.
+
+        Keep such transactions short, and never touch rows the job's
+        transaction has already written: the job's transaction holds
+        their locks until it commits, so the separate one would wait forever.
+        """
+        if self._database is None:
+            self._database = get_database(self.settings)
+        return self._database
 
     def remaining_seconds(self) -> float:
         """Return the seconds left before the Lambda invocation times out."""

@@ -268,7 +268,14 @@ class Processor:
         started = time.monotonic()
         log = _JobLogger(job, self.owner)
         log.debug("job started", action="job_started")
-        ctx = JobContext(job, conn, settings=self.settings, logger=log, remaining_seconds=self.remaining_seconds)
+        ctx = JobContext(
+            job,
+            conn,
+            settings=self.settings,
+            logger=log,
+            remaining_seconds=self.remaining_seconds,
+            database=self.database,
+        )
 
         try:
             outcome = self.handler_lookup(job.type)(job, ctx)

@@ -92,7 +92,14 @@ def handle(job: Job, ctx: JobContext) -> Outcome | None:
         [
             NewJob(
                 JobType.NOTIFICATION,
-                {"incidentId": step.incident_id, "userId": user_id, "channel": channel, "message": message},
+                {
+                    "incidentId": step.incident_id,
+                    "userId": user_id,
+                    "channel": channel,
+                    "message": message,
+                    # The policy chose these channels, so the NOTIFICATION job ignores the user's preferences.
+                    "source": "escalation",
+                },
                 dedup_key=f"escalation:{step.incident_id}:{step.step_index}:{user_id}:{channel}",
             )
             for user_id, channel in recipients

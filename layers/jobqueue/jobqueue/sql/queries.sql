@@ -385,8 +385,15 @@ WHERE id = %(incident_id)s AND status = 'SNOOZED'
 RETURNING id;
 
 -- name: get_user_contact
--- Return the user a notification goes to, with the contact details transports need.
-SELECT id, name, email, phone
+-- Return the user a notification goes to, with the contact details and channel preferences transports need.
+SELECT
+    id,
+    name,
+    email,
+    phone,
+    "emailEnabled" AS email_enabled,
+    "smsEnabled" AS sms_enabled,
+    "pushEnabled" AS push_enabled
 FROM "User"
 WHERE id = %(user_id)s;
 
@@ -401,11 +408,11 @@ LIMIT 1;
 -- Add one entry to the notification log, stamping sentAt when the entry records a send.
 INSERT INTO "Notification" (
     id, "incidentId", "userId", channel, message, status, "jobId",
-    "providerMessageId", error, "createdAt", "sentAt"
+    "providerMessageId", error, "createdAt", "updatedAt", "sentAt"
 )
 VALUES (
     %(id)s, %(incident_id)s, %(user_id)s, %(channel)s, %(message)s, %(status)s, %(job_id)s,
-    %(provider_message_id)s, %(error)s, now() AT TIME ZONE 'UTC',
+    %(provider_message_id)s, %(error)s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC',
     CASE WHEN %(sent)s::boolean THEN now() AT TIME ZONE 'UTC' END
 );
 
@@ -418,3 +425,50 @@ SET status = 'CANCELLED',
     "updatedAt" = now() AT TIME ZONE 'UTC'
 WHERE type = 'ESCALATION' AND status = 'PENDING' AND payload->>'incidentId' = %(incident_id)s
 RETURNING id;
+
+-- Notification delivery: the log row's moves, device endpoints and webhooks.
+--
+-- A NOTIFICATION job keeps one log row, found by its job id. The row moves
+-- SENDING (committed on its own before the provider is called) -> SENT,
+-- FAILED, or RETRYING (the attempt failed and the job will run again).
+
+-- name: find_latest_notification
+-- Return a job's newest notification log row, if any.
+SELECT id, status::text AS status, "providerMessageId" AS provider_message_id
+FROM "Notification"
+WHERE "jobId" = %(job_id)s
+ORDER BY "createdAt" DESC, id DESC
+LIMIT 1;
+
+-- name: update_notification
+-- Move one notification log row to a new status, stamping sentAt when it records a send.
+UPDATE "Notification"
+SET status = %(status)s,
+    "userId" = %(user_id)s,
+    "providerMessageId" = %(provider_message_id)s,
+    error = %(error)s,
+    "updatedAt" = now() AT TIME ZONE 'UTC',
+    "sentAt" = CASE WHEN %(sent)s::boolean THEN now() AT TIME ZONE 'UTC' END
+WHERE id = %(id)s;
+
+-- name: list_enabled_user_devices
+-- Return a user's enabled push devices, oldest first.
+SELECT id, "endpointArn" AS endpoint_arn, platform
+FROM "UserDevice"
+WHERE "userId" = %(user_id)s AND enabled
+ORDER BY "createdAt", id;
+
+-- name: disable_user_device
+-- Disable one push device with the reason SNS gave, so later notifications skip it.
+UPDATE "UserDevice"
+SET enabled = false,
+    "disabledReason" = %(reason)s,
+    "updatedAt" = now() AT TIME ZONE 'UTC'
+WHERE id = %(id)s AND enabled
+RETURNING id;
+
+-- name: get_user_webhook
+-- Return a user's webhook for one channel (WEBHOOK or SLACK), if any.
+SELECT id, url, enabled
+FROM "Webhook"
+WHERE "userId" = %(user_id)s AND channel = %(channel)s;

@@ -6,9 +6,11 @@ one instance is reused by every later NOTIFICATION job, so clients and
 their connections survive across warm invocations. Factories import their
 module themselves, so a process that never sends loads no client library.
 
-Only ``log`` is built in. Another transport plugs in with
-``register_transport("name", factory)`` before the first job runs; an
-unregistered name fails the job with ``UnknownTransport``.
+Two are built in: ``log`` (writes a log line, for local runs) and ``aws``
+(Amazon SES, Amazon SNS and HTTPS webhooks, see ``jobqueue.transports.aws``).
+Another transport plugs in with ``register_transport("name", factory)``
+before the first job runs; an unregistered name fails the job with
+``UnknownTransport``.
 """
 
 from __future__ import annotations
@@ -20,26 +22,35 @@ from jobqueue.errors import PermanentError
 from jobqueue.transports.base import (
     Delivery,
     DeliveryError,
+    DisabledDevice,
     IncidentSummary,
+    NoDeliveryAddress,
     PermanentDeliveryError,
+    PushDevice,
     Recipient,
     SendResult,
     TransientDeliveryError,
     Transport,
+    WebhookTarget,
 )
 
 __all__ = [
     "Delivery",
     "DeliveryError",
+    "DisabledDevice",
     "IncidentSummary",
+    "NoDeliveryAddress",
     "PermanentDeliveryError",
+    "PushDevice",
     "Recipient",
     "SendResult",
     "TransientDeliveryError",
     "Transport",
     "UnknownTransport",
+    "WebhookTarget",
     "get_transport",
     "register_transport",
+    "reset_transports",
     "transport_names",
     "unregister_transport",
 ]
@@ -70,7 +81,13 @@ def _create_log_transport() -> Transport:
     return LogTransport()
 
 
-_factories: dict[str, TransportFactory] = {"log": _create_log_transport}
+def _create_aws_transport() -> Transport:
+    from jobqueue.transports.aws import AwsTransport
+
+    return AwsTransport()
+
+
+_factories: dict[str, TransportFactory] = {"log": _create_log_transport, "aws": _create_aws_transport}
 _instances: dict[str, Transport] = {}
 # Worker threads look transports up concurrently, and the lock makes sure
 # a factory runs once per name.
@@ -123,3 +140,9 @@ def get_transport(name: str) -> Transport:
         instance = factory()
         _instances[name] = instance
         return instance
+
+
+def reset_transports() -> None:
+    """Drop every built instance, so the next ``get_transport`` builds anew with the current settings."""
+    with _lock:
+        _instances.clear()

@@ -40,6 +40,36 @@ class IncidentSummary:
 
 
 @dataclass(frozen=True)
+class PushDevice:
+    """A user's registered device: the ARN of its Amazon SNS platform endpoint."""
+
+    id: str
+    endpoint_arn: str = field(repr=False)
+    platform: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """A user's webhook for the WEBHOOK or SLACK channel.
+
+    ``url`` is None when the URL is kept in the webhook secret instead of
+    the database. The URL may contain a token (Slack's do), so it is left
+    out of ``repr``.
+    """
+
+    id: str
+    url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class DisabledDevice:
+    """A push device whose endpoint the provider reported disabled or deleted."""
+
+    device_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One message to one user on one channel.
 
@@ -54,13 +84,21 @@ class Delivery:
     message: str = field(repr=False)
     user: Recipient
     incident: IncidentSummary | None = None
+    # PUSH: the user's enabled devices. WEBHOOK and SLACK: the user's webhook.
+    devices: tuple[PushDevice, ...] = ()
+    webhook: WebhookTarget | None = None
 
 
 @dataclass(frozen=True)
 class SendResult:
-    """The provider's id for a message it accepted."""
+    """The provider's id for a message it accepted.
+
+    ``disabled_devices`` lists the push devices the provider reported
+    disabled or deleted during the send; the caller disables them.
+    """
 
     provider_message_id: str
+    disabled_devices: tuple[DisabledDevice, ...] = ()
 
 
 @runtime_checkable
@@ -77,7 +115,15 @@ class Transport(Protocol):
 
 
 class DeliveryError(JobQueueError):
-    """Base class of the errors a transport raises when a send fails."""
+    """Base class of the errors a transport raises when a send fails.
+
+    ``disabled_devices`` lists push devices found disabled before the
+    failure, so the caller can disable them even when the send fails.
+    """
+
+    def __init__(self, message: str, *, disabled_devices: tuple[DisabledDevice, ...] = ()) -> None:
+        super().__init__(message)
+        self.disabled_devices = disabled_devices
 
 
 class TransientDeliveryError(DeliveryError):
@@ -86,3 +132,11 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """The send cannot succeed (no address on file, rejected recipient, 4xx): do not retry."""
+
+
+class NoDeliveryAddress(PermanentDeliveryError):
+    """The user has no usable address on the channel (every push device disabled, say).
+
+    The notification is recorded as SKIPPED, not FAILED: nothing is wrong
+    with the queue or the provider, and only the user can fix it.
+    """
