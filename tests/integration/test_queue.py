@@ -547,3 +547,51 @@ def test_monitoring_statements_run_verbatim(conn, database):
         ("AUTO_UNSNOOZE", "PENDING", 1),
     }
     assert errors == [{"error": "RuntimeError: policy missing"}]
+
+
+EXACT_COUNTS = 'SELECT type, status, count(*) AS count FROM "BackgroundJob" GROUP BY type, status'
+
+
+def exact_by_status(conn) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in conn.execute(EXACT_COUNTS):
+        counts[row["status"].lower()] = counts.get(row["status"].lower(), 0) + row["count"]
+    return counts
+
+
+def test_stats_match_exact_counts_after_every_kind_of_write(conn, database):
+    from jobqueue.cleanup import delete_old_jobs
+    from jobqueue.stats import fold_count_deltas
+
+    enqueue_many(conn, [NewJob("NOTIFICATION", {"n": n}) for n in range(30)])
+    enqueue_many(conn, [NewJob("ESCALATION", {"n": n}, max_attempts=1) for n in range(5)])
+    cancel_job(conn, enqueue(conn, NewJob("AUTO_UNSNOOZE", {})).id)
+    # The application's own insert and delete are counted too.
+    conn.execute(
+        """INSERT INTO "BackgroundJob" (id, type, payload, "scheduledAt", "updatedAt")
+           VALUES ('app-1', 'SCHEDULED_TASK', '{}', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')"""
+    )
+
+    def handler(job, ctx):
+        if job.type.value == "ESCALATION":
+            raise RuntimeError("no policy")
+
+    run_processor(database, handler)
+    conn.execute("""DELETE FROM "BackgroundJob" WHERE id = 'app-1'""")
+    conn.execute(
+        """UPDATE "BackgroundJob" SET "completedAt" = "completedAt" - interval '30 days'
+           WHERE type = 'NOTIFICATION' AND (payload->>'n')::int < 10"""
+    )
+    delete_old_jobs(conn, retention_days=7, batch_size=4)
+
+    stats = queue_stats(conn)
+    exact = exact_by_status(conn)
+    for status in ("pending", "processing", "completed", "failed", "cancelled"):
+        assert stats[status] == exact.get(status, 0), status
+    assert stats["completed"] == 20
+    assert stats["failed"] == 5
+    assert stats["cancelled"] == 1
+
+    fold_count_deltas(conn)
+    assert conn.execute('SELECT count(*) AS n FROM "_jobqueue_count_deltas"').fetchone()["n"] == 0
+    assert queue_stats(conn) == stats

@@ -42,6 +42,7 @@ from jobqueue.recording import Raised, complete_jobs, describe, error_of, record
 from jobqueue.rescue import rescue_expired_leases
 from jobqueue.retrying import retry_serialization_failures
 from jobqueue.states import JobType
+from jobqueue.stats import fold_count_deltas
 
 # The longest a completed job waits before its completion is written.
 FLUSH_SECONDS = 0.05
@@ -122,6 +123,7 @@ class Processor:
         """
         with self.database.connection() as conn:
             rescued = rescue_expired_leases(conn, default_lease_seconds=DEFAULT_LEASE_SECONDS)
+            fold_count_deltas(conn)
         self.summary.rescued = rescued.total
 
         work: queue.Queue = queue.Queue()

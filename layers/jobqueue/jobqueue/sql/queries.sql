@@ -244,10 +244,24 @@ WHERE id = %(id)s AND status IN ('FAILED', 'CANCELLED')
 RETURNING *;
 
 -- name: count_jobs_by_type_and_status
--- Count jobs for each (type, status) pair.
-SELECT type, status, count(*) AS count
-FROM "BackgroundJob"
-GROUP BY type, status;
+-- Count jobs for each (type, status) pair from the maintained counts and their pending deltas.
+SELECT type, status, sum(count)::bigint AS count
+FROM (
+    SELECT type, status, count FROM "_jobqueue_counts"
+    UNION ALL
+    SELECT type, status, delta FROM "_jobqueue_count_deltas"
+) AS counts
+GROUP BY type, status
+HAVING sum(count) <> 0;
+
+-- name: fold_count_deltas
+-- Move the pending count deltas into the maintained counts, in one statement.
+WITH folded AS (
+    DELETE FROM "_jobqueue_count_deltas" RETURNING type, status, delta
+)
+INSERT INTO "_jobqueue_counts" AS counts (type, status, count)
+SELECT type, status, sum(delta) FROM folded GROUP BY type, status ORDER BY type, status
+ON CONFLICT (type, status) DO UPDATE SET count = counts.count + excluded.count;
 
 -- name: get_oldest_due_job_age
 -- Return the age in seconds of the oldest due PENDING job, or NULL when none is due.
