@@ -28,7 +28,7 @@ from .template import resolve_function
 logger = logging.getLogger("jobqueue_local")
 
 # Locally the processor runs every minute, more often than the deployed
-# default of rate(5 minutes), so a developer sees jobs run soon.
+# default of rate(5 minutes), so jobs run soon after they are due.
 DEFAULT_PROCESSOR_INTERVAL_SECONDS = 60
 
 

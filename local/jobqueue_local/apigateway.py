@@ -1,9 +1,10 @@
 """API Gateway REST proxy integration: an HTTP request to a Lambda event, a Lambda result to an HTTP response.
 
 The event has the fields of API Gateway's proxy integration payload
-(format 1.0): single- and multi-value headers and query parameters, path
-parameters, the stage and request id in ``requestContext``, and the body as
-text, or as base64 when it is binary. As in a deployed REST API, ``path``
+(format 1.0). These are single- and multi-value headers and query
+parameters, path parameters, the stage and request id in
+``requestContext``, and the body as text, or as base64 when it is binary.
+As in a deployed REST API, ``path``
 stays percent-encoded while path and query parameters are decoded, and a
 repeated header or query parameter keeps its last value in the single-value
 maps.
@@ -27,10 +28,10 @@ from .intrinsics import ACCOUNT_ID
 from .routes import RouteMatch
 
 LOCAL_API_ID = "localapi01"
-# API Gateway's answer when no resource and method match, whatever the authentication.
+# API Gateway's response when no resource and method match, whatever the authentication.
 MISSING_ROUTE_STATUS = 403
 MISSING_ROUTE_BODY = '{"message":"Missing Authentication Token"}'
-# API Gateway's answer when the function fails or returns something that is not a proxy response.
+# API Gateway's response when the function fails or returns something that is not a proxy response.
 BAD_RESPONSE_STATUS = 502
 BAD_RESPONSE_BODY = '{"message": "Internal server error"}'
 
@@ -128,7 +129,7 @@ def to_http_response(result: Any, request_id: str) -> HttpResponse:
     them: every value of both, each distinct value once. A base64 body
     (``isBase64Encoded``) is decoded to its bytes. Raises ``ValueError``
     with the reason when the result is not a valid proxy response, so the
-    caller can log it before answering 502.
+    caller can log it before it returns 502.
     """
     if not isinstance(result, Mapping):
         raise ValueError(f"the function returned {type(result).__name__}, not an object with statusCode")

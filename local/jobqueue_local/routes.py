@@ -38,7 +38,7 @@ class Route:
     method: str  # upper case; ANY matches every method
     resource: str  # the path template, such as /jobs/{id}
     stage: str
-    # Path segments: a literal string, or None where a {name} parameter stands.
+    # Path segments: a literal string, or None where the segment is a {name} parameter.
     segments: tuple[str | None, ...]
     parameter_names: tuple[str, ...]
     # The API's BinaryMediaTypes, such as image/png: request bodies of these types arrive as base64.

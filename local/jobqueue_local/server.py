@@ -1,11 +1,11 @@
 """The local stack: the template's API on 127.0.0.1 and its schedules on timers, without Docker.
 
 ``LocalStack`` serves every ``Type: Api`` route of the template the way
-``sam local start-api`` does: each HTTP request becomes an API Gateway REST
-proxy event, the route's function handles it in this process through
-``invoke`` (so warm starts keep module state), and its proxy response goes
-back as HTTP. Requests are accepted on several threads, but ``invoke``
-runs one function call at a time. Timers fire the rate() schedules in child
+``sam local start-api`` does. Each HTTP request becomes an API Gateway REST
+proxy event, and the route's function handles it in this process through
+``invoke``, so warm starts keep module state. Its proxy response goes back
+as HTTP. Requests are accepted on several threads, but ``invoke`` runs one
+function call at a time. Timers fire the rate() schedules in child
 processes (see ``schedule``), so a long processor run never holds up the API.
 """
 

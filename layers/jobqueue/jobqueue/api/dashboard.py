@@ -16,6 +16,7 @@ see reliably.
 
 from __future__ import annotations
 
+import functools
 import json
 import string
 from collections.abc import Mapping
@@ -90,7 +91,7 @@ $content
 
 
 class PageError(Exception):
-    """A request the dashboard answers with an HTML error page: an invalid filter, an unknown job."""
+    """A request that gets an HTML error page, such as an invalid filter or an unknown job."""
 
     def __init__(self, status: int, title: str, message: str) -> None:
         super().__init__(message)
@@ -169,10 +170,16 @@ def asset_response(name: str) -> Response | None:
     content_type = ASSETS.get(name)
     if content_type is None:
         return None
-    body = resources.files("jobqueue.api").joinpath("static", name).read_text(encoding="utf-8")
+    body = _asset_text(name)
     # no-cache: the browser checks for a newer file on every page, so a deploy shows at once.
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
     return Response(status_code=200, content_type=content_type, body=body, headers=headers)
+
+
+@functools.cache
+def _asset_text(name: str) -> str:
+    # Read once per cold start; the files change only with a deploy.
+    return resources.files("jobqueue.api").joinpath("static", name).read_text(encoding="utf-8")
 
 
 # -- Pages --------------------------------------------------------------------
@@ -257,11 +264,13 @@ def _stats_html(root: str, stats: Mapping[str, Any]) -> str:
         cells = []
         for status in JobStatus:
             count = counts.get(status.value.lower(), 0)
+            label = _text(status.value)
             if count:
                 query = Filters(status=status, job_type=JobType(job_type)).query()
-                cells.append(f'<td class="number"><a href="{_attribute_url(root, "dashboard", query)}">{_count(count)}</a></td>')
+                url = _attribute_url(root, "dashboard", query)
+                cells.append(f'<td class="number" data-label="{label}"><a href="{url}">{_count(count)}</a></td>')
             else:
-                cells.append('<td class="number muted">0</td>')
+                cells.append(f'<td class="number muted" data-label="{label}">0</td>')
         rows.append(f'<tr><th scope="row">{_text(job_type)}</th>{"".join(cells)}</tr>')
 
     return "\n".join(
@@ -378,7 +387,7 @@ def _fields_html(job: Job) -> str:
         ("Type", _text(job.type.value)),
         ("Attempts", f"{job.attempts} of {job.max_attempts}"),
         ("Priority", _text(job.priority)),
-        ("Deduplication key", _text(job.dedup_key) if job.dedup_key else _none()),
+        ("Dedup key", _text(job.dedup_key) if job.dedup_key else _none()),
         ("Scheduled", _time(job.scheduled_at)),
         ("Started", _time(job.started_at)),
         ("Completed", _time(job.completed_at)),

@@ -3,10 +3,12 @@
 The dashboard invites operators to use the API from a browser, often
 through a proxy that adds the credentials (see the README). Such a proxy
 would also sign a form that another site makes the operator's browser post,
-so a write must come from the API's own origin. Browsers state the origin
-of every request in ``Sec-Fetch-Site`` (Chrome 76, Firefox 90 and Safari
-16.4 onwards), and they do not let a page set or change it. Clients other
-than browsers do not send it, so their requests pass unchanged.
+so a write must come from the API's own origin. Browsers state in
+``Sec-Fetch-Site`` whether a request comes from a page of the same origin,
+of the same site or of another site. Chrome 76, Firefox 90 and Safari 16.4
+onwards send it for HTTPS and loopback URLs, and a page cannot set or
+change it. Clients other than browsers do not send it, so their requests
+pass unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ ALLOWED_SITES = frozenset({"same-origin", "none"})
 
 
 def reject_cross_site_writes(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-    """Answer 403 to a write whose Sec-Fetch-Site is cross-site or same-site; pass every other request on."""
+    """Return 403 for a write whose Sec-Fetch-Site is anything but same-origin or none, and pass other requests on."""
     event = app.current_event
     site = (event.headers.get("sec-fetch-site") or "").strip().lower()
     if event.http_method.upper() in SAFE_METHODS or not site or site in ALLOWED_SITES:

@@ -1,5 +1,5 @@
 // Sends the dashboard's cancel and retry forms to the API with fetch, so the
-// operator stays on the job's page and sees the API's own error message. The
+// operator stays on the job's page, where the API's own error message shows. The
 // page's Content-Security-Policy forbids inline scripts and event handlers,
 // which is why this file is served from the same origin instead.
 //
