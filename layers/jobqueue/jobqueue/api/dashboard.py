@@ -265,12 +265,14 @@ def _stats_html(root: str, stats: Mapping[str, Any]) -> str:
         for status in JobStatus:
             count = counts.get(status.value.lower(), 0)
             label = _text(status.value)
-            if count:
+            # A type the database has but this code does not know cannot be a filter, so it gets no link.
+            if count and job_type in JobType.__members__:
                 query = Filters(status=status, job_type=JobType(job_type)).query()
                 url = _attribute_url(root, "dashboard", query)
                 cells.append(f'<td class="number" data-label="{label}"><a href="{url}">{_count(count)}</a></td>')
             else:
-                cells.append(f'<td class="number muted" data-label="{label}">0</td>')
+                muted = "" if count else " muted"
+                cells.append(f'<td class="number{muted}" data-label="{label}">{_count(count)}</td>')
         rows.append(f'<tr><th scope="row">{_text(job_type)}</th>{"".join(cells)}</tr>')
 
     return "\n".join(
