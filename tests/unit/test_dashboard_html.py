@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobqueue.api.dashboard import Filters, PageError, _duration, _stats_html, root_prefix
+from jobqueue.api.dashboard import Filters, PageError, _duration, _history_time, _stats_html, root_prefix
 from jobqueue.states import JobStatus, JobType
 
 
@@ -76,3 +76,16 @@ def test_stats_unknown_type_not_linked() -> None:
     assert "type=CUSTOM_TYPE" not in html
     assert '<th scope="row">CUSTOM_TYPE</th><td class="number" data-label="PENDING">1</td>' in html
     assert "No job is due now." in html
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("2030-01-01T10:00:00.000Z", ">2030-01-01 10:00:00 UTC<"),
+        ("2030-01-01T12:00:00+02:00", ">2030-01-01 10:00:00 UTC<"),
+        ("2030-01-01T10:00:00", ">2030-01-01 10:00:00 UTC<"),
+        ("yesterday <b>", "yesterday &lt;b&gt;"),
+    ],
+)
+def test_history_time(value: str, text: str) -> None:
+    assert text in _history_time(value)

@@ -57,7 +57,7 @@ ASSETS = {
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
-# Longer errors are cut in the job list; the job's page shows them whole.
+# The job list cuts longer errors, and the job's page shows them whole.
 LIST_ERROR_CHARS = 140
 
 NOTICES = {
@@ -111,7 +111,7 @@ class Filters:
 
     @classmethod
     def parse(cls, status: str | None, job_type: str | None, limit: str | None, cursor: str | None) -> Filters:
-        """Read the query parameters; an empty value means no filter.
+        """Read the query parameters, where an empty value means no filter.
 
         Raises ``PageError`` (400) naming the parameter and its allowed values.
         """
@@ -417,7 +417,7 @@ def _history_html(history: list[Any]) -> str:
             part
             for part in (
                 f"Attempt {_text(entry['attempt'])}" if "attempt" in entry else "",
-                _text(entry["at"]) if "at" in entry else "",
+                _history_time(entry["at"]) if "at" in entry else "",
                 _text(entry["kind"]) if entry.get("kind") else "",
             )
             if part
@@ -426,6 +426,16 @@ def _history_html(history: list[Any]) -> str:
         extra = f"<pre>{_json(others)}</pre>" if others else ""
         items.append(f"<li><p>{heading}</p><pre>{_text(entry.get('error', ''))}</pre>{extra}</li>")
     return f'<ol class="history">{"".join(items)}</ol>'
+
+
+def _history_time(value: Any) -> str:
+    # The queue writes "at" in ISO 8601 with Z. Other writers' text shows as it is, and a time
+    # without an offset is taken as UTC, like the table's timestamp(3) columns.
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return _text(value)
+    return _time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 # -- Values -------------------------------------------------------------------
