@@ -67,9 +67,27 @@ $(VENV_STAMP): $(REQUIREMENTS)
 test: venv ## Run the test suite (extra pytest options in PYTEST_ARGS)
 	"$(VENV_BIN)/python" -m pytest $(PYTEST_ARGS)
 
+# Debian's Chromium for the dashboard's browser test. The test drives it with
+# the playwright package at /usr/bin/chromium, so Playwright's own browser
+# download is never needed. Needs root, as apt-get does.
+.PHONY: browser
+browser: ## Install Debian's Chromium for the browser test (apt-get, as root)
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "Chromium is installed: $$(/usr/bin/chromium --version)"; \
+	else \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
 .PHONY: run
 run: venv ## Run the local demo: processor and API without Docker
 	PYTHONPATH="$(DEV_PYTHONPATH)" "$(VENV_BIN)/python" -m jobqueue_local demo
+
+# Extra options of `python -m jobqueue_local serve`, e.g. SERVE_ARGS="--port 8000 --processor-interval 10".
+SERVE_ARGS ?=
+
+.PHONY: serve
+serve: venv ## Serve the API and dashboard on 127.0.0.1:3000 and run the processor every 60 s
+	PYTHONPATH="$(DEV_PYTHONPATH)" "$(VENV_BIN)/python" -m jobqueue_local serve $(SERVE_ARGS)
 
 .PHONY: lint
 lint: venv ## Check the Python code with ruff

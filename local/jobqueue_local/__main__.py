@@ -1,4 +1,4 @@
-"""Command line for the local runner: ``python -m jobqueue_local {invoke,db,db-stop,demo}``.
+"""Command line for the local runner: ``python -m jobqueue_local {invoke,serve,db,db-stop,demo}``.
 
 Run it from the project root with ``PYTHONPATH=layers/jobqueue:local``.
 """
@@ -11,7 +11,9 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,9 +22,14 @@ from typing import Any
 from . import embedded
 from .errors import LocalRunnerError
 from .invoke import invoke
+from .server import DEFAULT_PORT, LocalStack
 from .template import resolve_function
 
 logger = logging.getLogger("jobqueue_local")
+
+# Locally the processor runs every minute, more often than the deployed
+# default of rate(5 minutes), so jobs run soon after they are due.
+DEFAULT_PROCESSOR_INTERVAL_SECONDS = 60
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +79,39 @@ def _parser() -> argparse.ArgumentParser:
         help="template parameter values that replace their Default",
     )
     invoke_parser.set_defaults(command=_invoke_command)
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve the API on 127.0.0.1 and run the processor on a timer, like `sam local start-api`",
+        description="Serve every Api route of the template on 127.0.0.1, each request turned into an API Gateway "
+        "proxy event for its function, and fire the template's rate() schedules on timers. Without DATABASE_URL, "
+        "the embedded PostgreSQL is started and migrated first. Ctrl-C stops it.",
+    )
+    serve_parser.add_argument(
+        "-p", "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default: {DEFAULT_PORT}; 0 picks one)"
+    )
+    serve_parser.add_argument(
+        "--processor-interval",
+        type=_interval,
+        default=str(DEFAULT_PROCESSOR_INTERVAL_SECONDS),
+        metavar="SECONDS",
+        help="seconds between scheduled processor runs (default: %(default)s); 0 turns the timer off, "
+        "and 'template' uses the template's rate(), such as ProcessorSchedule's rate(5 minutes)",
+    )
+    serve_parser.add_argument(
+        "--env-vars", metavar="FILE", help="JSON file of environment variable overrides, as for `sam local start-api`"
+    )
+    serve_parser.add_argument(
+        "-t", "--template", default="template.yaml", help="SAM template path (default: template.yaml)"
+    )
+    serve_parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameter values that replace their Default",
+    )
+    serve_parser.set_defaults(command=_serve_command)
 
     db_parser = commands.add_parser("db", help="start the embedded PostgreSQL, apply migrations and print its URL")
     db_parser.set_defaults(command=_db_command)
@@ -137,6 +177,66 @@ def _run_handler(
         traceback.print_exc()
         return 1, {"errorMessage": str(exc), "errorType": type(exc).__name__}
     return 0, result
+
+
+def _interval(text: str) -> float | None:
+    """Parse --processor-interval: seconds, or "template" (returned as None) for the template's own rate."""
+    if text == "template":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number of seconds nor 'template'") from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 (timer off) or a positive number of seconds")
+    return seconds
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    parameters = _parse_parameter_overrides(args.parameter_overrides)
+    database_url = os.environ.get("DATABASE_URL") or _prepare_embedded_database()
+    stack = LocalStack(
+        template_path=args.template,
+        database_url=database_url,
+        port=args.port,
+        processor_interval=args.processor_interval,
+        env_vars_file=args.env_vars,
+        parameter_overrides=parameters,
+    )
+    stack.start()
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    try:
+        _log_serving(stack)
+        stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        logger.info("stopping")
+        stack.stop()
+    return 0
+
+
+def _log_serving(stack: LocalStack) -> None:
+    stages = sorted({route.stage for route in stack.routes.routes})
+    logger.info(
+        "serving the API on %s, without the stage prefix (%s) that deployed URLs have", stack.url, ", ".join(stages)
+    )
+    for route in stack.routes.routes:
+        logger.info("  %-6s %s%s -> %s", route.method, stack.url, route.resource, route.function_id)
+    if stack.routes.find("GET", "/dashboard"):
+        logger.info("dashboard: %s/dashboard", stack.url)
+    for schedule in stack.schedules:
+        interval = stack.interval_of(schedule)
+        name = f"{schedule.function_id} {schedule.event_name} {schedule.expression}"
+        if interval:
+            logger.info("%s: runs every %g s locally", name, interval)
+        elif schedule.rate_seconds is None:
+            logger.info("%s: cron schedules do not run locally; use the invoke command", name)
+        else:
+            logger.info("%s: timer off (--processor-interval 0)", name)
+    logger.info("press Ctrl-C to stop")
 
 
 def _read_event(path: str | None) -> Any:

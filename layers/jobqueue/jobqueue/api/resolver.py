@@ -22,9 +22,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
 import jobqueue
-from jobqueue.api import incidents, jobs
+from jobqueue.api import dashboard_routes, incidents, jobs
 from jobqueue.api.body import max_request_bytes, parse_json_object
 from jobqueue.api.errors import register_error_handlers
+from jobqueue.api.fetch_metadata import reject_cross_site_writes
 from jobqueue.config import get_settings
 
 OPENAPI_TITLE = "Job queue API"
@@ -50,6 +51,9 @@ app = APIGatewayRestResolver(
 app.include_router(jobs.router)
 app.include_router(incidents.router)
 register_error_handlers(app)
+app.include_router(dashboard_routes.router)
+# Runs after route matching and before each route: a browser's write from another site gets a 403.
+app.use(middlewares=[reject_cross_site_writes])
 
 
 @functools.cache
