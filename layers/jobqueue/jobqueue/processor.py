@@ -38,6 +38,7 @@ from jobqueue.errors import DatabaseUnavailable, PermanentError
 from jobqueue.handlers import get_handler
 from jobqueue.jobs import Job
 from jobqueue.logs import logger
+from jobqueue.metrics import JobMetrics
 from jobqueue.outcomes import OUTCOME_TYPES, Cancel, Complete, Fail, JobContext, RetryAfter, SnoozeUntil
 from jobqueue.rescue import rescue_expired_leases
 from jobqueue.sql import queries
@@ -102,6 +103,7 @@ class Processor:
         self.owner = f"{request_id}/{uuid.uuid4().hex[:8]}"
         self.handler_lookup = handler_lookup
         self.summary = RunSummary()
+        self.job_metrics = JobMetrics()
         self._lock = threading.Lock()
         self._handed_back: list[Job] = []
         self._run_errors: list[BaseException] = []
@@ -338,6 +340,7 @@ class Processor:
         self, job: Job, word: str | None, duration_ms: float, outcome: Any = None, delay: float | None = None
     ) -> None:
         log = _JobLogger(job, self.owner)
+        self.job_metrics.record(job.type, word, duration_ms)
         if word is None:
             with self._lock:
                 self.summary.lease_lost += 1
