@@ -323,6 +323,10 @@ CREATE TABLE IF NOT EXISTS "_jobqueue_migrations" (
     "appliedAt" timestamp(3) NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
 );
 
+-- name: find_migrations_table
+-- Return whether the table that records applied migrations exists.
+SELECT to_regclass('"_jobqueue_migrations"') IS NOT NULL AS present;
+
 -- name: list_applied_migrations
 -- Return the names of the migrations already applied.
 SELECT name FROM "_jobqueue_migrations" ORDER BY name;
