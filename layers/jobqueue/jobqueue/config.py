@@ -51,6 +51,8 @@ class Settings:
     job_start_margin_seconds: float
     cleanup_batch_size: int
     notify_transport: str
+    # Last and with a default, so code that builds Settings by hand keeps working.
+    db_iam_auth: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +81,7 @@ class Settings:
             ),
             cleanup_batch_size=reader.integer("CLEANUP_BATCH_SIZE", CLEANUP_BATCH_SIZE, 1, 100_000),
             notify_transport=reader.choice("NOTIFY_TRANSPORT", NOTIFY_TRANSPORT, ("log", "aws")),
+            db_iam_auth=reader.boolean("DB_IAM_AUTH", False),
         )
         if settings.retry_max_seconds < settings.retry_base_seconds:
             raise ConfigError(

@@ -22,7 +22,7 @@ from jobqueue import operations
 from jobqueue.cleanup import delete_old_jobs
 from jobqueue.cli.output import format_job, format_job_table, format_stats
 from jobqueue.config import Settings
-from jobqueue.db import build_conninfo, connect
+from jobqueue.db import Database, build_conninfo, password_source
 from jobqueue.enqueue import NewJob, enqueue, validate
 from jobqueue.migrations import apply_migrations, pending_migrations
 from jobqueue.pagination import decode_cursor, encode_cursor
@@ -45,8 +45,11 @@ class Session:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        """Open one autocommit connection, and close it afterwards."""
-        with connect(build_conninfo(self.settings)) as conn:
+        """Open one autocommit connection, with an IAM token when ``DB_IAM_AUTH`` is on, and close it afterwards."""
+        conninfo = build_conninfo(self.settings)
+        # max_idle=0: the pool keeps nothing, so the connection closes on release.
+        database = Database(conninfo, max_idle=0, password_source=password_source(self.settings, conninfo))
+        with database.connection() as conn:
             yield conn
 
 
