@@ -16,6 +16,7 @@ or the secret's host, port and user (see ``IamTokens``). Connections:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import threading
@@ -52,8 +53,10 @@ def is_local_host(host: str | None) -> bool:
         return False
 
 
-def build_conninfo(settings: Settings) -> str:
+def build_conninfo(settings: Settings, *, force_fetch: bool = False) -> str:
     """Return the libpq connection string the settings describe.
+
+    ``force_fetch`` reads the secret again instead of from its cache.
 
     Raises ``ConfigError`` when no database is configured, or when the
     settings would send credentials to a remote host without TLS.
@@ -66,7 +69,9 @@ def build_conninfo(settings: Settings) -> str:
                 "remove the password from the URL, or set DB_IAM_AUTH=false"
             )
     elif settings.db_secret_arn:
-        params = _params_from_secret(settings.db_secret_arn, require_password=not settings.db_iam_auth)
+        params = _params_from_secret(
+            settings.db_secret_arn, force_fetch=force_fetch, require_password=not settings.db_iam_auth
+        )
     else:
         raise ConfigError(
             "no database configured: set DATABASE_URL to a postgresql:// URL, "
@@ -161,9 +166,18 @@ class Database:
     one connection at a time.
     """
 
-    def __init__(self, conninfo: str, *, max_idle: int = 16, password_source: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        max_idle: int = 16,
+        password_source: Callable[[], str] | None = None,
+        reload_conninfo: Callable[[], str] | None = None,
+    ) -> None:
         self.conninfo = conninfo
         self.max_idle = max_idle
+        # Called when a new connection fails, to read a secret that may have been rotated.
+        self.reload_conninfo = reload_conninfo
         # Called for each new connection; IamTokens makes a fresh token when the last one is old.
         self.password_source = password_source
         self._idle: list[tuple[psycopg.Connection, float]] = []
@@ -193,7 +207,24 @@ class Database:
             except psycopg.Error as exc:
                 logger.warning("discarding a broken idle connection: %s", _first_line(exc))
                 conn.close()
-        return connect(self.conninfo, password=self.password_source() if self.password_source else None)
+        return self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return connect(self.conninfo, password=self.password_source() if self.password_source else None)
+        except DatabaseUnavailable:
+            if self.reload_conninfo is None:
+                raise
+            # After a rotation the cached secret holds the old password, so
+            # read it again and retry once, but only when it changed.
+            fresh = self.reload_conninfo()
+            if fresh == self.conninfo:
+                raise
+            logger.warning(
+                "database connection failed; retrying with the secret read again", extra={"action": "secret_reloaded"}
+            )
+            self.conninfo = fresh
+            return connect(self.conninfo, password=self.password_source() if self.password_source else None)
 
     def _release(self, conn: psycopg.Connection) -> None:
         if conn.closed or conn.broken:
@@ -227,15 +258,21 @@ _database_lock = threading.Lock()
 def get_database(settings: Settings | None = None) -> Database:
     """Return the process-wide ``Database``, creating it on first use.
 
-    The connection string is resolved once per cold start; a rotated
-    secret is picked up by ``reset_database()`` after a login failure.
+    The connection string is resolved once per cold start. When it comes
+    from a secret and a new connection fails, the secret is read again,
+    bypassing its cache, so a rotated password is picked up at once.
     """
     global _database
     with _database_lock:
         if _database is None:
             settings = settings or get_settings()
             conninfo = build_conninfo(settings)
-            _database = Database(conninfo, password_source=password_source(settings, conninfo))
+            reload_conninfo = None
+            if not settings.database_url and settings.db_secret_arn:
+                reload_conninfo = functools.partial(build_conninfo, settings, force_fetch=True)
+            _database = Database(
+                conninfo, password_source=password_source(settings, conninfo), reload_conninfo=reload_conninfo
+            )
         return _database
 
 
