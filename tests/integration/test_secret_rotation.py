@@ -1,6 +1,6 @@
 """A rotated database secret: a warm function reads the secret again when a new connection fails.
 
-moto stands in for Secrets Manager. The stale secret points at a closed
+moto plays Secrets Manager. The stale secret points at a closed
 port on 127.0.0.1, as an old password would fail the login, and the
 rotated one at the test database.
 """

@@ -215,7 +215,7 @@ class Database:
         except DatabaseUnavailable:
             if self.reload_conninfo is None:
                 raise
-            # After a rotation the cached secret holds the old password, so
+            # After a rotation the cached secret contains the old password, so
             # read it again and retry once, but only when it changed.
             fresh = self.reload_conninfo()
             if fresh == self.conninfo:
