@@ -51,16 +51,20 @@ help: ## Show this list of commands
 		| awk 'BEGIN { FS = ":.*## " } { printf "  %-10s %s\n", $$1, $$2 }'
 
 .PHONY: venv
-venv: $(VENV_STAMP) ## Create .venv and install the developer requirements
+venv: $(VENV_STAMP) ## Create .venv, install the developer requirements and the jobqueue command
 
-# Runs again only when a requirements file is newer than the stamp.
-$(VENV_STAMP): $(REQUIREMENTS)
+# Runs again only when a requirements file or pyproject.toml is newer than the
+# stamp. The project itself is installed editable, for the $(VENV_BIN)/jobqueue
+# command; the setuptools pinned in requirements-dev.txt builds it, so that
+# step downloads nothing.
+$(VENV_STAMP): $(REQUIREMENTS) pyproject.toml
 	@if ! "$(VENV_BIN)/python" -c '' 2>/dev/null; then \
 		python="$$($(FIND_PYTHON))"; \
 		echo "Creating $(VENV) with $$python"; \
 		$$python -m venv --clear "$(VENV)"; \
 	fi
 	"$(VENV_BIN)/python" -m pip install --disable-pip-version-check --quiet --requirement requirements-dev.txt
+	"$(VENV_BIN)/python" -m pip install --disable-pip-version-check --quiet --no-build-isolation --editable .
 	@touch "$@"
 
 .PHONY: test

@@ -68,6 +68,8 @@ class Settings:
     webhook_allowed_hosts: tuple[tuple[str, int | None], ...] = ()
     webhook_secrets_arn: str | None = None
     webhook_timeout_seconds: float = WEBHOOK_TIMEOUT_SECONDS
+    # Last and with a default, so code that builds Settings by hand keeps working.
+    db_iam_auth: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +112,7 @@ class Settings:
                 "WEBHOOK_SECRETS_ARN", _SECRET_ARN, "the ARN of a Secrets Manager secret"
             ),
             webhook_timeout_seconds=reader.number("WEBHOOK_TIMEOUT_SECONDS", WEBHOOK_TIMEOUT_SECONDS, 0.5, 60.0),
+            db_iam_auth=reader.boolean("DB_IAM_AUTH", False),
         )
         if settings.retry_max_seconds < settings.retry_base_seconds:
             raise ConfigError(

@@ -2,7 +2,9 @@
 
 The connection string comes from ``DATABASE_URL`` or, in AWS, from the
 RDS-managed secret named by ``DB_SECRET_ARN`` (read through Powertools
-parameters, cached for five minutes). Connections:
+parameters, cached for five minutes). With ``DB_IAM_AUTH=true`` the
+password is an RDS IAM authentication token instead, made for the URL's
+or the secret's host, port and user (see ``IamTokens``). Connections:
 
 - use TLS whenever the host is not the local machine;
 - disable server-side prepared statements (``prepare_threshold=None``), so
@@ -14,10 +16,12 @@ parameters, cached for five minutes). Connections:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
 
@@ -49,16 +53,25 @@ def is_local_host(host: str | None) -> bool:
         return False
 
 
-def build_conninfo(settings: Settings) -> str:
+def build_conninfo(settings: Settings, *, force_fetch: bool = False) -> str:
     """Return the libpq connection string the settings describe.
+
+    ``force_fetch`` reads the secret again instead of from its cache.
 
     Raises ``ConfigError`` when no database is configured, or when the
     settings would send credentials to a remote host without TLS.
     """
     if settings.database_url:
         params = conninfo_to_dict(settings.database_url)
+        if settings.db_iam_auth and params.get("password"):
+            raise ConfigError(
+                "DATABASE_URL contains a password, but DB_IAM_AUTH=true logs in with IAM tokens; "
+                "remove the password from the URL, or set DB_IAM_AUTH=false"
+            )
     elif settings.db_secret_arn:
-        params = _params_from_secret(settings.db_secret_arn)
+        params = _params_from_secret(
+            settings.db_secret_arn, force_fetch=force_fetch, require_password=not settings.db_iam_auth
+        )
     else:
         raise ConfigError(
             "no database configured: set DATABASE_URL to a postgresql:// URL, "
@@ -84,7 +97,7 @@ def build_conninfo(settings: Settings) -> str:
     return make_conninfo(**params)
 
 
-def _params_from_secret(secret_arn: str, *, force_fetch: bool = False) -> dict[str, str]:
+def _params_from_secret(secret_arn: str, *, force_fetch: bool = False, require_password: bool = True) -> dict[str, str]:
     # Imported here: boto3 costs about 100 ms of cold start, and only
     # functions that read a secret need it.
     from aws_lambda_powertools.utilities import parameters
@@ -98,27 +111,32 @@ def _params_from_secret(secret_arn: str, *, force_fetch: bool = False) -> dict[s
             f"cannot read the database secret {secret_arn!r}: {exc}; check DB_SECRET_ARN "
             f"and that the function's role may call secretsmanager:GetSecretValue on it"
         ) from exc
-    missing = [key for key in ("host", "username", "password") if not secret.get(key)]
+    required = ("host", "username", "password") if require_password else ("host", "username")
+    missing = [key for key in required if not secret.get(key)]
     if missing:
         raise ConfigError(
             f"the database secret {secret_arn!r} has no {', '.join(missing)}; "
             f"store an RDS-managed secret (host, port, username, password, dbname)"
         )
-    return {
+    params = {
         "host": str(secret["host"]),
         "port": str(secret.get("port", 5432)),
         "user": str(secret["username"]),
-        "password": str(secret["password"]),
         "dbname": str(secret.get("dbname") or secret.get("dbInstanceIdentifier") or "postgres"),
     }
+    if require_password:
+        params["password"] = str(secret["password"])
+    return params
 
 
-def connect(conninfo: str, *, autocommit: bool = True) -> psycopg.Connection:
+def connect(conninfo: str, *, autocommit: bool = True, password: str | None = None) -> psycopg.Connection:
     """Open one connection with the queue's session settings.
 
-    Raises ``DatabaseUnavailable`` naming the host when the server cannot
-    be reached or rejects the login.
+    ``password``, when given, replaces any password in ``conninfo``; an
+    IAM token is passed this way. Raises ``DatabaseUnavailable`` naming
+    the host when the server cannot be reached or rejects the login.
     """
+    extra = {} if password is None else {"password": password}
     try:
         conn = psycopg.connect(
             conninfo,
@@ -126,6 +144,7 @@ def connect(conninfo: str, *, autocommit: bool = True) -> psycopg.Connection:
             prepare_threshold=None,
             row_factory=dict_row,
             options="-c TimeZone=UTC",
+            **extra,
         )
     except psycopg.OperationalError as exc:
         host = conninfo_to_dict(conninfo).get("host", "local socket")
@@ -147,9 +166,20 @@ class Database:
     one connection at a time.
     """
 
-    def __init__(self, conninfo: str, *, max_idle: int = 16) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        max_idle: int = 16,
+        password_source: Callable[[], str] | None = None,
+        reload_conninfo: Callable[[], str] | None = None,
+    ) -> None:
         self.conninfo = conninfo
         self.max_idle = max_idle
+        # Called when a new connection fails, to read a secret that may have been rotated.
+        self.reload_conninfo = reload_conninfo
+        # Called for each new connection; IamTokens makes a fresh token when the last one is old.
+        self.password_source = password_source
         self._idle: list[tuple[psycopg.Connection, float]] = []
         self._lock = threading.Lock()
 
@@ -177,7 +207,24 @@ class Database:
             except psycopg.Error as exc:
                 logger.warning("discarding a broken idle connection: %s", _first_line(exc))
                 conn.close()
-        return connect(self.conninfo)
+        return self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return connect(self.conninfo, password=self.password_source() if self.password_source else None)
+        except DatabaseUnavailable:
+            if self.reload_conninfo is None:
+                raise
+            # After a rotation the cached secret contains the old password, so
+            # read it again and retry once, but only when it changed.
+            fresh = self.reload_conninfo()
+            if fresh == self.conninfo:
+                raise
+            logger.warning(
+                "database connection failed; retrying with the secret read again", extra={"action": "secret_reloaded"}
+            )
+            self.conninfo = fresh
+            return connect(self.conninfo, password=self.password_source() if self.password_source else None)
 
     def _release(self, conn: psycopg.Connection) -> None:
         if conn.closed or conn.broken:
@@ -211,13 +258,21 @@ _database_lock = threading.Lock()
 def get_database(settings: Settings | None = None) -> Database:
     """Return the process-wide ``Database``, creating it on first use.
 
-    The connection string is resolved once per cold start; a rotated
-    secret is picked up by ``reset_database()`` after a login failure.
+    The connection string is resolved once per cold start. When it comes
+    from a secret and a new connection fails, the secret is read again,
+    bypassing its cache, so a rotated password is picked up at once.
     """
     global _database
     with _database_lock:
         if _database is None:
-            _database = Database(build_conninfo(settings or get_settings()))
+            settings = settings or get_settings()
+            conninfo = build_conninfo(settings)
+            reload_conninfo = None
+            if not settings.database_url and settings.db_secret_arn:
+                reload_conninfo = functools.partial(build_conninfo, settings, force_fetch=True)
+            _database = Database(
+                conninfo, password_source=password_source(settings, conninfo), reload_conninfo=reload_conninfo
+            )
         return _database
 
 
@@ -236,3 +291,77 @@ def redact(conninfo: str) -> str:
     if "password" in params:
         params["password"] = quote("***")
     return make_conninfo(**params)
+
+
+# -- IAM database authentication ----------------------------------------------
+
+# RDS accepts a token for 15 minutes after it is made. A new token is made
+# after 10 minutes, so a slow connect never presents an expired one.
+IAM_TOKEN_REUSE_SECONDS = 600
+
+
+class IamTokens:
+    """RDS IAM authentication tokens for one host, port and user, used as passwords.
+
+    A token is a request signed with the function's AWS credentials, made
+    locally by boto3 (``generate_db_auth_token``) without calling AWS. The
+    database user needs ``GRANT rds_iam``, the caller the IAM permission
+    ``rds-db:connect`` on that user, and the connection TLS.
+    """
+
+    def __init__(self, host: str, port: int, user: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.host = host
+        self.port = port
+        self.user = user
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._client = None
+        self._token: str | None = None
+        self._made_at = 0.0
+
+    def __call__(self) -> str:
+        """Return a token younger than ``IAM_TOKEN_REUSE_SECONDS``, making a new one when needed."""
+        with self._lock:
+            if self._token is None or self._clock() - self._made_at >= IAM_TOKEN_REUSE_SECONDS:
+                self._token = self._make_token()
+                self._made_at = self._clock()
+            return self._token
+
+    def _make_token(self) -> str:
+        if self._client is None:
+            # Imported here: boto3 costs about 100 ms of cold start, and
+            # only IAM authentication needs it.
+            import boto3
+
+            # Lambda sets AWS_REGION; boto3 itself reads only AWS_DEFAULT_REGION and the AWS config.
+            region = os.environ.get("AWS_REGION") or boto3.session.Session().region_name
+            if not region:
+                raise ConfigError(
+                    "DB_IAM_AUTH=true needs an AWS region to sign tokens; set AWS_REGION or AWS_DEFAULT_REGION"
+                )
+            self._client = boto3.client("rds", region_name=region)
+        try:
+            return self._client.generate_db_auth_token(DBHostname=self.host, Port=self.port, DBUsername=self.user)
+        except Exception as exc:  # noqa: BLE001 - botocore raises several unrelated types here
+            raise ConfigError(
+                f"cannot make an IAM database token for user {self.user!r} at {self.host!r}: {exc}; "
+                f"check the function's AWS credentials"
+            ) from exc
+
+
+def password_source(settings: Settings, conninfo: str) -> Callable[[], str] | None:
+    """Return the ``IamTokens`` for ``conninfo`` when ``DB_IAM_AUTH`` is on, else None.
+
+    Raises ``ConfigError`` when IAM authentication is on but the
+    connection string names no host or user.
+    """
+    if not settings.db_iam_auth:
+        return None
+    params = conninfo_to_dict(conninfo)
+    host, user = params.get("host"), params.get("user")
+    if not host or host.startswith("/") or not user:
+        raise ConfigError(
+            "DB_IAM_AUTH=true needs the database's host name and user, as in "
+            "postgresql://jobqueue_app@mydb.cluster-abc.us-east-1.rds.amazonaws.com/app"
+        )
+    return IamTokens(host.split(",")[0].strip(), int(params.get("port") or 5432), user)

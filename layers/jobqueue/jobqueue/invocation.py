@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from jobqueue import metrics, tracing
 from jobqueue.cleanup import delete_old_jobs
 from jobqueue.config import Settings, get_settings
-from jobqueue.db import get_database
+from jobqueue.db import Database, get_database
 from jobqueue.errors import JobQueueError
+from jobqueue.handlers import get_handler
 from jobqueue.logs import logger
 from jobqueue.migrations import apply_migrations
 from jobqueue.processor import Processor, RunOptions
@@ -115,6 +117,7 @@ def handle(event: Any, *, request_id: str, remaining_seconds: Callable[[], float
         with database.connection() as conn:
             applied = apply_migrations(conn)
         logger.info("migrations applied", extra={"action": "migrate", "applied": applied})
+        metrics.add_count("MigrationsApplied", len(applied))
         return {"applied": applied}
     if settings.auto_migrate:
         applied = _migrate_once(settings)
@@ -123,14 +126,25 @@ def handle(event: Any, *, request_id: str, remaining_seconds: Callable[[], float
 
     result: dict[str, Any] = {}
     if request.action == "process":
-        processor = Processor(database, settings, remaining_seconds=remaining_seconds, request_id=request_id)
-        summary = processor.run(
-            RunOptions(
-                batch_size=request.batch_size or settings.batch_size,
-                types=request.types,
-                max_jobs=request.max_jobs,
-            )
+        processor = Processor(
+            database,
+            settings,
+            remaining_seconds=remaining_seconds,
+            request_id=request_id,
+            handler_lookup=tracing.handler_lookup(get_handler),
         )
+        try:
+            summary = processor.run(
+                RunOptions(
+                    batch_size=request.batch_size or settings.batch_size,
+                    types=request.types,
+                    max_jobs=request.max_jobs,
+                )
+            )
+        except Exception:
+            _observe_run(processor, None)
+            raise
+        _observe_run(processor, database)
         result.update(summary.as_dict())
         logger.info("processor run finished", extra={"action": "run_finished", **result})
 
@@ -142,7 +156,15 @@ def handle(event: Any, *, request_id: str, remaining_seconds: Callable[[], float
                 batch_size=settings.cleanup_batch_size,
                 time_left_seconds=remaining_seconds,
             )
+        metrics.add_count("JobsDeleted", cleaned.total)
         result["deleted"] = cleaned.total
         result["deletedFinished"] = cleaned.finished_deleted
         result["deletedFailed"] = cleaned.failed_deleted
     return result
+
+
+def _observe_run(processor: Processor, database: Database | None) -> None:
+    """Publish the run's metrics and trace annotations; ``database`` is None after a failed run."""
+    metrics.publish_job_metrics(processor.job_metrics)
+    metrics.add_run_metrics(processor.summary, database)
+    tracing.annotate_run(processor.job_metrics.snapshot(), processor.summary)

@@ -37,6 +37,7 @@ from jobqueue.errors import DatabaseUnavailable, PermanentError
 from jobqueue.handlers import get_handler
 from jobqueue.jobs import Job
 from jobqueue.logs import logger
+from jobqueue.metrics import JobMetrics
 from jobqueue.outcomes import OUTCOME_TYPES, Complete, Fail, JobContext
 from jobqueue.recording import Raised, complete_jobs, describe, error_of, record_outcome
 from jobqueue.rescue import rescue_expired_leases
@@ -101,7 +102,7 @@ class Processor:
         self.owner = f"{request_id}/{uuid.uuid4().hex[:8]}"
         self.handler_lookup = handler_lookup
         self.summary = RunSummary()
-
+        self.job_metrics = JobMetrics()
         self._lock = threading.Lock()
         # Signalled whenever a job settles or a completion is handed over.
         self._changed = threading.Condition(self._lock)
@@ -323,6 +324,7 @@ class Processor:
         self, job: Job, word: str | None, duration_ms: float, outcome: Any = None, delay: float | None = None
     ) -> None:
         log = _JobLogger(job, self.owner)
+        self.job_metrics.record(job.type, word, duration_ms)
         if word is None:
             with self._lock:
                 self.summary.lease_lost += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -40,3 +41,30 @@ def fold_count_deltas(conn: psycopg.Connection) -> None:
     """
     with conn.transaction():
         conn.execute(queries["fold_count_deltas"])
+
+@dataclass(frozen=True)
+class ActiveJobs:
+    """Counts of the jobs not finished yet, and the queue's lag."""
+
+    pending: int
+    due: int
+    processing: int
+    oldest_due_age_seconds: float | None
+
+
+def active_jobs(conn: psycopg.Connection) -> ActiveJobs:
+    """Count PENDING jobs (all, and due now) and PROCESSING jobs, and return the oldest due job's age.
+
+    Unlike ``queue_stats``, this reads only active rows through the
+    (status, "scheduledAt") index, so its cost follows the backlog and not
+    the finished jobs the table keeps. The processor runs it after every
+    run. ``oldest_due_age_seconds`` is None when no job is due.
+    """
+    row = conn.execute(queries["count_active_jobs"]).fetchone()
+    age = row["oldest_due_age_seconds"]
+    return ActiveJobs(
+        pending=row["pending"],
+        due=row["due"],
+        processing=row["processing"],
+        oldest_due_age_seconds=None if age is None else round(max(age, 0.0), 3),
+    )

@@ -1,4 +1,4 @@
-"""Opaque page cursors for GET /jobs.
+"""Opaque page cursors for GET /jobs, in the format of ``jobqueue.pagination``.
 
 A cursor is the URL-safe base64 (without padding) of the JSON array
 ``[createdAt, id]`` of the last job on a page. Clients pass it back
@@ -7,22 +7,13 @@ unchanged, because its content may change between versions.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 
+from jobqueue import pagination
 from jobqueue.api.errors import ApiError, validation_error
+from jobqueue.pagination import MAX_CURSOR_LENGTH, encode_cursor
 
-# Room for a timestamp and an id of 255 characters of up to 4 bytes each in
-# UTF-8, after base64. The limit also bounds the work of decoding.
-MAX_CURSOR_LENGTH = 2048
-
-
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    """Return the cursor that points after the job created at ``created_at`` with ``job_id``."""
-    text = json.dumps([created_at.isoformat(), job_id], separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+__all__ = ["MAX_CURSOR_LENGTH", "decode_cursor", "encode_cursor"]
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
@@ -31,22 +22,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     Raises a 422 ``ApiError`` for ``query.cursor`` when the cursor was not
     made by ``encode_cursor``.
     """
-    if len(cursor) > MAX_CURSOR_LENGTH:
-        raise _invalid()
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8"))
-    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return pagination.decode_cursor(cursor)
+    except pagination.InvalidCursor:
         raise _invalid() from None
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) and part for part in value)):
-        raise _invalid()
-    created_at_text, job_id = value
-    try:
-        created_at = datetime.fromisoformat(created_at_text)
-    except ValueError:
-        raise _invalid() from None
-    if created_at.tzinfo is None:
-        created_at = created_at.replace(tzinfo=UTC)
-    return created_at.astimezone(UTC), job_id
 
 
 def _invalid() -> ApiError:

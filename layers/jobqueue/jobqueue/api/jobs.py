@@ -25,6 +25,7 @@ from jobqueue.db import get_database
 from jobqueue.enqueue import enqueue, enqueue_many
 from jobqueue.jobs import Job
 from jobqueue.logs import logger
+from jobqueue.metrics import publish_enqueued
 from jobqueue.states import JobStatus, JobType
 
 router = Router()
@@ -74,6 +75,7 @@ def create_jobs(request: CreateJobsRequest) -> tuple[dict[str, Any], int]:
             conn, [job.to_new_job() for job in request.jobs], max_payload_bytes=settings.max_payload_bytes
         )
     created = [result.id for result in results if result.created]
+    publish_enqueued(job.type for job, result in zip(request.jobs, results) if result.created)
     logger.info(
         "jobs enqueued in bulk",
         extra={"action": "enqueue_bulk", "job_ids": created, "created_count": len(created), "job_count": len(results)},
@@ -161,7 +163,12 @@ def retry_job(job_id: JobId) -> dict[str, Any]:
 
 
 def enqueued_body(job: Job, created: bool) -> tuple[dict[str, Any], int]:
-    """Return the body and status of an enqueue: 201 for a new job, 200 for the existing one."""
+    """Return the body and status of an enqueue: 201 for a new job, 200 for the existing one.
+
+    A new job is also counted in the ``JobsEnqueued`` metric of its type.
+    """
+    if created:
+        publish_enqueued([job.type])
     return {"job": job.to_dict(), "created": created}, 201 if created else 200
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from jobqueue.db import connect
-from jobqueue.migrations.runner import apply_migrations, available_migrations
+from jobqueue.migrations.runner import apply_migrations, available_migrations, pending_migrations
 
-__all__ = ["apply_migrations", "available_migrations", "migrate"]
+__all__ = ["apply_migrations", "available_migrations", "migrate", "pending_migrations"]
 
 
 def migrate(conninfo: str) -> list[str]:

@@ -51,3 +51,11 @@ def apply_migrations(conn: psycopg.Connection) -> list[str]:
         return newly_applied
     finally:
         conn.execute(queries["unlock_migrations"], {"key": MIGRATION_LOCK_KEY})
+
+
+def pending_migrations(conn: psycopg.Connection) -> list[str]:
+    """Return the names of the migrations not applied yet, in order, without applying or locking anything."""
+    if not conn.execute(queries["find_migrations_table"]).fetchone()["present"]:
+        return [name for name, _ in available_migrations()]
+    applied = {row["name"] for row in conn.execute(queries["list_applied_migrations"])}
+    return [name for name, _ in available_migrations() if name not in applied]

@@ -269,6 +269,18 @@ SELECT extract(epoch FROM (now() AT TIME ZONE 'UTC') - min("scheduledAt"))::floa
 FROM "BackgroundJob"
 WHERE status = 'PENDING' AND "scheduledAt" <= now() AT TIME ZONE 'UTC';
 
+-- name: count_active_jobs
+-- Count PENDING jobs (all and due now) and PROCESSING jobs, and the oldest due job's age, reading only active rows.
+SELECT
+    count(*) FILTER (WHERE status = 'PENDING') AS pending,
+    count(*) FILTER (WHERE status = 'PENDING' AND "scheduledAt" <= now() AT TIME ZONE 'UTC') AS due,
+    count(*) FILTER (WHERE status = 'PROCESSING') AS processing,
+    extract(epoch FROM (now() AT TIME ZONE 'UTC') - min("scheduledAt") FILTER (
+        WHERE status = 'PENDING' AND "scheduledAt" <= now() AT TIME ZONE 'UTC'
+    ))::float8 AS oldest_due_age_seconds
+FROM "BackgroundJob"
+WHERE status IN ('PENDING', 'PROCESSING');
+
 -- name: delete_finished_jobs
 -- Delete up to a batch of COMPLETED or CANCELLED jobs that finished before the cutoff.
 WITH doomed AS (
@@ -311,6 +323,10 @@ CREATE TABLE IF NOT EXISTS "_jobqueue_migrations" (
     name text PRIMARY KEY,
     "appliedAt" timestamp(3) NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
 );
+
+-- name: find_migrations_table
+-- Return whether the table that records applied migrations exists.
+SELECT to_regclass('"_jobqueue_migrations"') IS NOT NULL AS present;
 
 -- name: list_applied_migrations
 -- Return the names of the migrations already applied.
