@@ -156,6 +156,18 @@ build-JobQueueLayer:
 	rm -rf "$(ARTIFACTS_DIR)/python/bin"
 	cp -R jobqueue "$(ARTIFACTS_DIR)/python/"
 	find "$(ARTIFACTS_DIR)/python/jobqueue" -type d -name __pycache__ -prune -exec rm -rf {} +
+	# Lambda mounts the layer read-only under /opt, so without bytecode in the
+	# layer every cold start compiles every module it imports. Bytecode must
+	# come from the runtime's Python version, so it is added only when a
+	# Python 3.13 is found; unchecked-hash keeps it valid whatever the
+	# files' timestamps become in the zip.
+	for candidate in "python3.13" "env PYENV_VERSION=3.13 python"; do \
+		if $$candidate -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then \
+			$$candidate -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)/python" >/dev/null; \
+			exit 0; \
+		fi; \
+	done; \
+	echo "No Python 3.13 found: the layer has no bytecode, so cold starts compile it"
 
 # The functions contain only their entry point; their code and dependencies
 # come from the layer.
