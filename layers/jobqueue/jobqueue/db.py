@@ -7,7 +7,8 @@ parameters, cached for five minutes). Connections:
 - use TLS whenever the host is not the local machine;
 - disable server-side prepared statements (``prepare_threshold=None``), so
   RDS Proxy and PgBouncer in transaction mode neither pin nor break them;
-- run every session in UTC;
+- run every session in UTC, and at READ COMMITTED even when the
+  database's default isolation level is stricter;
 - are kept in a small pool across warm invocations, pinged before reuse
   when they sat idle, and replaced when they broke.
 """
@@ -125,7 +126,11 @@ def connect(conninfo: str, *, autocommit: bool = True) -> psycopg.Connection:
             autocommit=autocommit,
             prepare_threshold=None,
             row_factory=dict_row,
-            options="-c TimeZone=UTC",
+            # A database default of REPEATABLE READ or SERIALIZABLE would make
+            # autocommit statements (an API enqueue) fail with a serialization
+            # error when they race for a deduplication key; the queue's SQL is
+            # written for READ COMMITTED.
+            options=r"-c TimeZone=UTC -c default_transaction_isolation=read\ committed",
         )
     except psycopg.OperationalError as exc:
         host = conninfo_to_dict(conninfo).get("host", "local socket")
