@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 import time
 import uuid
@@ -45,7 +46,12 @@ from jobqueue.states import JobType
 
 GROUP_COMMIT_SECONDS = 0.05
 MAX_ERROR_LENGTH = 4000
+# Stop waiting for worker threads this long before the invocation times out,
+# leaving time to hand back the jobs they did not start.
+RETURN_MARGIN_SECONDS = 2.0
 _STOP = object()
+# A NUL character in JSON text; jsonb rejects it, so results store U+FFFD instead.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 @dataclass
@@ -109,6 +115,8 @@ class Processor:
         # for zero before deciding that no due job is left.
         self._in_flight = 0
         self._settled = threading.Condition(self._lock)
+        # The job each worker thread is running, by thread name, to name a stuck handler.
+        self._running: dict[str, Job] = {}
 
     # -- the run ------------------------------------------------------
 
@@ -133,11 +141,7 @@ class Processor:
         try:
             self._feed(work, options)
         finally:
-            for _ in workers:
-                work.put(_STOP)
-            for worker in workers:
-                worker.join()
-            self._hand_back()
+            self._stop_workers(work, workers)
 
         if self._run_errors:
             error = self._run_errors[0]
@@ -179,7 +183,11 @@ class Processor:
                 with self._lock:
                     self._in_flight += len(jobs)
                 for job in jobs:
-                    work.put(job)
+                    # Every worker may be stuck in a handler; then the job waits for no one.
+                    if not self._put(work, job, keep_trying=self._time_to_start_jobs):
+                        with self._lock:
+                            self._handed_back.append(job)
+                        self._settle(1)
 
     def _wait_until_settled(self) -> bool:
         """Wait until no claimed job is unsettled; return False when nothing was in flight."""
@@ -198,6 +206,20 @@ class Processor:
 
     def _time_to_start_jobs(self) -> bool:
         return self.remaining_seconds() > self.settings.job_start_margin_seconds
+
+    def _time_to_wait(self) -> bool:
+        return self.remaining_seconds() > RETURN_MARGIN_SECONDS
+
+    @staticmethod
+    def _put(work: queue.Queue, item: object, *, keep_trying: Callable[[], bool]) -> bool:
+        """Put ``item`` on the queue; return False when it stayed full until ``keep_trying`` said stop."""
+        while True:
+            try:
+                work.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                if not keep_trying():
+                    return False
 
     # -- a worker -----------------------------------------------------
 
@@ -252,6 +274,9 @@ class Processor:
         log = _JobLogger(job, self.owner)
         log.info("job started", action="job_started")
         ctx = JobContext(job, group.conn, settings=self.settings, logger=log, remaining_seconds=self.remaining_seconds)
+        thread = threading.current_thread().name
+        with self._lock:
+            self._running[thread] = job
 
         try:
             handler = self.handler_lookup(job.type)
@@ -260,19 +285,30 @@ class Processor:
                 outcome = Complete()
             elif not isinstance(outcome, OUTCOME_TYPES):
                 raise TypeError(
-                    f"the {job.type.value} handler returned {outcome!r}; "
+                    f"the {job.type.value} handler returned {_clip(repr(outcome))}; "
                     f"return None or an outcome (Complete, RetryAfter, SnoozeUntil, Cancel, Fail)"
+                )
+            if group.conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                # Recording the outcome would fail and take the group's other jobs with it.
+                raise RuntimeError(
+                    "the handler left its transaction aborted: a statement failed and the handler "
+                    "caught the error; let database errors propagate instead"
                 )
         except PermanentError as exc:
             ctx.rollback_writes()
             outcome = Fail(_describe(exc))
-        except Exception as exc:  # noqa: BLE001 - any handler error is recorded on the job
+        # Signals reach only the main thread, so a SystemExit or KeyboardInterrupt
+        # here came from the handler's own code: record it like any other error.
+        except BaseException as exc:  # noqa: BLE001 - any handler error is recorded on the job
             if isinstance(exc, psycopg.Error) and group.conn.broken:
                 raise  # the connection is gone: the run stops, and lease rescue retries the job
             # A deadlock or serialization failure leaves the connection usable:
             # undo the handler's writes and retry the job like any other error.
             ctx.rollback_writes()
             outcome = _Raised(exc)
+        finally:
+            with self._lock:
+                self._running.pop(thread, None)
 
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         if isinstance(outcome, Complete) and not ctx.touched:
@@ -361,6 +397,55 @@ class Processor:
             log.info(f"job {word}", **fields)
 
     # -- end of run ---------------------------------------------------
+
+    def _stop_workers(self, work: queue.Queue, workers: list[threading.Thread]) -> None:
+        """Stop the worker threads, hand back the jobs not started, and wait for any handler still running.
+
+        A thread stuck in a handler that never returns cannot be stopped. Once
+        the invocation is RETURN_MARGIN_SECONDS from its timeout, the jobs not
+        started are handed back and each stuck job is logged at ERROR. The run
+        then keeps waiting: Lambda's timeout ends the invocation and resets the
+        execution environment, which closes the stuck handler's connection and
+        releases its row locks, where returning would leave it running in the
+        frozen environment. Lease rescue retries the stuck job.
+        """
+        for _ in workers:
+            self._put(work, _STOP, keep_trying=self._time_to_wait)
+        for worker in workers:
+            while worker.is_alive() and self._time_to_wait():
+                worker.join(timeout=0.5)
+
+        stuck = [worker for worker in workers if worker.is_alive()]
+        if stuck:
+            self._take_unstarted(work)
+            with self._lock:
+                running = [self._running[w.name] for w in stuck if w.name in self._running]
+            for job in running:
+                _JobLogger(job, self.owner).error(
+                    "the handler is still running as the invocation's time runs out; jobs not started are "
+                    "handed back, and this job is retried after its lease expires",
+                    action="handler_stuck",
+                )
+        self._hand_back()
+
+        while stuck:
+            # A stuck handler that returns after all takes a stop item and ends its worker.
+            try:
+                work.put(_STOP, timeout=0.5)
+            except queue.Full:
+                pass
+            stuck = [worker for worker in stuck if worker.join(timeout=0.5) or worker.is_alive()]
+
+    def _take_unstarted(self, work: queue.Queue) -> None:
+        while True:
+            try:
+                item = work.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                with self._lock:
+                    self._handed_back.append(item)
+                self._settle(1)
 
     def _hand_back(self) -> None:
         if not self._handed_back:
@@ -481,6 +566,8 @@ def _error_of(outcome: Any) -> str | None:
 
 
 def _clip(text: str) -> str:
+    # PostgreSQL text cannot hold NUL, and an error message may contain one.
+    text = text.replace("\x00", "\ufffd")
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
 
 
@@ -488,6 +575,7 @@ def _result_json(result: Any) -> str | None:
     if result is None:
         return None
     try:
-        return json.dumps(result, default=str, allow_nan=False)
-    except ValueError:
+        text = json.dumps(result, default=str, allow_nan=False)
+    except (ValueError, RecursionError):  # NaN, a circular reference, or nesting too deep
         return json.dumps({"unserializable": repr(result)[:MAX_ERROR_LENGTH]})
+    return _JSON_NUL.sub(r"\1\\ufffd", text)
