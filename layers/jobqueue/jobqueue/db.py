@@ -10,12 +10,14 @@ parameters, cached for five minutes). Connections:
 - run every session in UTC, and at READ COMMITTED even when the
   database's default isolation level is stricter;
 - are kept in a small pool across warm invocations, pinged before reuse
-  when they sat idle, and replaced when they broke.
+  when they sat idle or the server sent them something, and replaced when
+  they broke.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -126,10 +128,10 @@ def connect(conninfo: str, *, autocommit: bool = True) -> psycopg.Connection:
             autocommit=autocommit,
             prepare_threshold=None,
             row_factory=dict_row,
-            # A database default of REPEATABLE READ or SERIALIZABLE would make
-            # autocommit statements (an API enqueue) fail with a serialization
-            # error when they race for a deduplication key; the queue's SQL is
-            # written for READ COMMITTED.
+            # The queue's SQL is written for READ COMMITTED. Under a database
+            # default of REPEATABLE READ or SERIALIZABLE, autocommit statements
+            # (an API enqueue) that race for a deduplication key would fail with
+            # a serialization error.
             options=r"-c TimeZone=UTC -c default_transaction_isolation=read\ committed",
         )
     except psycopg.OperationalError as exc:
@@ -137,6 +139,18 @@ def connect(conninfo: str, *, autocommit: bool = True) -> psycopg.Connection:
         raise DatabaseUnavailable(f"cannot connect to the database at {host!r}: {_first_line(exc)}") from exc
     conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
     return conn
+
+
+def _has_input(conn: psycopg.Connection) -> bool:
+    """Return True when the server sent data to an idle connection.
+
+    The queue never LISTENs, so an idle connection receives data only when
+    the server ends it (pg_terminate_backend, a restart, a failover) with a
+    last message. Checking costs no round trip.
+    """
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -174,7 +188,7 @@ class Database:
                 conn, idle_since = self._idle.pop()
             if conn.closed or conn.broken:
                 continue
-            if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS and not _has_input(conn):
                 return conn
             try:
                 conn.execute("SELECT 1")
