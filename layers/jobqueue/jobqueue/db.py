@@ -17,6 +17,7 @@ parameters, cached for five minutes). Connections:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import select
 import threading
 import time
@@ -59,7 +60,14 @@ def build_conninfo(settings: Settings) -> str:
     settings would send credentials to a remote host without TLS.
     """
     if settings.database_url:
-        params = conninfo_to_dict(settings.database_url)
+        try:
+            params = conninfo_to_dict(settings.database_url)
+        except psycopg.ProgrammingError:
+            # from None: libpq's message quotes the part it could not parse, which may be the password.
+            raise ConfigError(
+                "DATABASE_URL is not a valid PostgreSQL connection string; use the form "
+                "postgresql://user:password@host:5432/dbname, with special characters percent-encoded"
+            ) from None
     elif settings.db_secret_arn:
         params = _params_from_secret(settings.db_secret_arn)
     else:
@@ -87,10 +95,22 @@ def build_conninfo(settings: Settings) -> str:
     return make_conninfo(**params)
 
 
+class _DropResponseBodies(logging.Filter):
+    """Drops botocore's DEBUG line with a whole response body, which for GetSecretValue holds the password."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Response body")
+
+
 def _params_from_secret(secret_arn: str, *, force_fetch: bool = False) -> dict[str, str]:
     # Imported here: boto3 costs about 100 ms of cold start, and only
     # functions that read a secret need it.
     from aws_lambda_powertools.utilities import parameters
+
+    # With the root logger at DEBUG, botocore logs every response body.
+    botocore_parsers = logging.getLogger("botocore.parsers")
+    if not any(isinstance(f, _DropResponseBodies) for f in botocore_parsers.filters):
+        botocore_parsers.addFilter(_DropResponseBodies())
 
     try:
         secret = parameters.get_secret(
