@@ -68,7 +68,7 @@ $(VENV_STAMP): $(REQUIREMENTS) pyproject.toml
 	@touch "$@"
 
 .PHONY: test
-test: venv ## Run the test suite (extra pytest options in PYTEST_ARGS)
+test: venv ## Run the test suite without the stress tests (extra pytest options in PYTEST_ARGS)
 	"$(VENV_BIN)/python" -m pytest $(PYTEST_ARGS)
 
 # Debian's Chromium for the dashboard's browser test. The test drives it with
@@ -81,6 +81,11 @@ browser: ## Install Debian's Chromium for the browser test (apt-get, as root)
 	else \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	fi
+
+# -s shows the figures each stress test prints (jobs, processes, kills, fuzz cases).
+.PHONY: test-stress
+test-stress: venv ## Run only the long stress tests of the queue's guarantees (about 10 minutes)
+	"$(VENV_BIN)/python" -m pytest -m stress -s $(PYTEST_ARGS)
 
 .PHONY: run
 run: venv ## Run the local demo: processor and API without Docker

@@ -9,16 +9,20 @@ or the secret's host, port and user (see ``IamTokens``). Connections:
 - use TLS whenever the host is not the local machine;
 - disable server-side prepared statements (``prepare_threshold=None``), so
   RDS Proxy and PgBouncer in transaction mode neither pin nor break them;
-- run every session in UTC;
+- run every session in UTC, and at READ COMMITTED even when the
+  database's default isolation level is stricter;
 - are kept in a small pool across warm invocations, pinged before reuse
-  when they sat idle, and replaced when they broke.
+  when they sat idle or the server sent them something, and replaced when
+  they broke.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -62,7 +66,14 @@ def build_conninfo(settings: Settings, *, force_fetch: bool = False) -> str:
     settings would send credentials to a remote host without TLS.
     """
     if settings.database_url:
-        params = conninfo_to_dict(settings.database_url)
+        try:
+            params = conninfo_to_dict(settings.database_url)
+        except psycopg.ProgrammingError:
+            # from None: libpq's message quotes the part it could not parse, which may be the password.
+            raise ConfigError(
+                "DATABASE_URL is not a valid PostgreSQL connection string; use the form "
+                "postgresql://user:password@host:5432/dbname, with special characters percent-encoded"
+            ) from None
         if settings.db_iam_auth and params.get("password"):
             raise ConfigError(
                 "DATABASE_URL contains a password, but DB_IAM_AUTH=true logs in with IAM tokens; "
@@ -97,10 +108,22 @@ def build_conninfo(settings: Settings, *, force_fetch: bool = False) -> str:
     return make_conninfo(**params)
 
 
+class _DropResponseBodies(logging.Filter):
+    """Drops botocore's DEBUG line with a whole response body, which for GetSecretValue holds the password."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Response body")
+
+
 def _params_from_secret(secret_arn: str, *, force_fetch: bool = False, require_password: bool = True) -> dict[str, str]:
     # Imported here: boto3 costs about 100 ms of cold start, and only
     # functions that read a secret need it.
     from aws_lambda_powertools.utilities import parameters
+
+    # With the root logger at DEBUG, botocore logs every response body.
+    botocore_parsers = logging.getLogger("botocore.parsers")
+    if not any(isinstance(f, _DropResponseBodies) for f in botocore_parsers.filters):
+        botocore_parsers.addFilter(_DropResponseBodies())
 
     try:
         secret = parameters.get_secret(
@@ -143,7 +166,11 @@ def connect(conninfo: str, *, autocommit: bool = True, password: str | None = No
             autocommit=autocommit,
             prepare_threshold=None,
             row_factory=dict_row,
-            options="-c TimeZone=UTC",
+            # The queue's SQL is written for READ COMMITTED. Under a database
+            # default of REPEATABLE READ or SERIALIZABLE, autocommit statements
+            # (an API enqueue) that race for a deduplication key would fail with
+            # a serialization error.
+            options=r"-c TimeZone=UTC -c default_transaction_isolation=read\ committed",
             **extra,
         )
     except psycopg.OperationalError as exc:
@@ -151,6 +178,18 @@ def connect(conninfo: str, *, autocommit: bool = True, password: str | None = No
         raise DatabaseUnavailable(f"cannot connect to the database at {host!r}: {_first_line(exc)}") from exc
     conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
     return conn
+
+
+def _has_input(conn: psycopg.Connection) -> bool:
+    """Return True when the server sent data to an idle connection.
+
+    The queue never LISTENs, so an idle connection receives data only when
+    the server ends it (pg_terminate_backend, a restart, a failover) with a
+    last message. Checking costs no round trip.
+    """
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -199,7 +238,7 @@ class Database:
                 conn, idle_since = self._idle.pop()
             if conn.closed or conn.broken:
                 continue
-            if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS and not _has_input(conn):
                 return conn
             try:
                 conn.execute("SELECT 1")

@@ -13,7 +13,7 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -89,11 +89,17 @@ def validate(job: NewJob, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES, prefix:
             f"store large data elsewhere and pass a reference",
         )
 
-    if job.run_at is not None:
-        if not isinstance(job.run_at, datetime):
-            raise InvalidJob(f"{prefix}scheduledAt", f"must be a datetime, got {type(job.run_at).__name__}")
-        if job.run_at.tzinfo is None or job.run_at.utcoffset() is None:
+    run_at = job.run_at
+    if run_at is not None:
+        if not isinstance(run_at, datetime):
+            raise InvalidJob(f"{prefix}scheduledAt", f"must be a datetime, got {type(run_at).__name__}")
+        if run_at.tzinfo is None or run_at.utcoffset() is None:
             raise InvalidJob(f"{prefix}scheduledAt", "has no time zone; give an offset such as Z or +02:00")
+        # PostgreSQL accepts UTC offsets up to 15:59 and Python up to 23:59, so send UTC.
+        try:
+            run_at = run_at.astimezone(UTC)
+        except OverflowError:
+            raise InvalidJob(f"{prefix}scheduledAt", "is out of range; use a time between the years 1 and 9999 in UTC") from None
 
     delay = job.delay_seconds
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay):
@@ -120,7 +126,7 @@ def validate(job: NewJob, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES, prefix:
                 f"{prefix}dedupKey", f"must be at most {DEDUP_KEY_MAX_LENGTH} characters with no NUL character"
             )
 
-    return _Checked(job_type, payload_json, job.run_at, float(delay), attempts, priority, key)
+    return _Checked(job_type, payload_json, run_at, float(delay), attempts, priority, key)
 
 
 def enqueue(conn: psycopg.Connection, job: NewJob, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> Enqueued:

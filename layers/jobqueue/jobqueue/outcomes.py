@@ -10,6 +10,7 @@ together with the job's new status, or not at all.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,12 +31,23 @@ class Complete:
     result: Any = None
 
 
+# Each outcome checks its fields when a handler builds it, so a bad value
+# fails inside the handler and is recorded as that job's error. Found later,
+# while the outcome is written, it would abort the transaction that other
+# jobs share.
+
+
 @dataclass(frozen=True)
 class RetryAfter:
     """Run the job again after ``seconds``; the attempt counts."""
 
     seconds: float
     reason: str = "retry requested by the handler"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)) or math.isnan(self.seconds):
+            raise TypeError(f"RetryAfter.seconds must be a number of seconds, got {self.seconds!r}")
+        _check_reason("RetryAfter", self.reason)
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,11 @@ class SnoozeUntil:
     run_at: datetime
     reason: str = ""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.run_at, datetime) or self.run_at.utcoffset() is None:
+            raise TypeError(f"SnoozeUntil.run_at must be a timezone-aware datetime, got {self.run_at!r}")
+        _check_reason("SnoozeUntil", self.reason)
+
 
 @dataclass(frozen=True)
 class Cancel:
@@ -52,12 +69,23 @@ class Cancel:
 
     reason: str
 
+    def __post_init__(self) -> None:
+        _check_reason("Cancel", self.reason)
+
 
 @dataclass(frozen=True)
 class Fail:
     """The job cannot succeed; it ends FAILED at once, whatever its attempts."""
 
     reason: str
+
+    def __post_init__(self) -> None:
+        _check_reason("Fail", self.reason)
+
+
+def _check_reason(outcome: str, reason: object) -> None:
+    if not isinstance(reason, str):
+        raise TypeError(f"{outcome}.reason must be a string, got {type(reason).__name__}")
 
 
 Outcome = Complete | RetryAfter | SnoozeUntil | Cancel | Fail

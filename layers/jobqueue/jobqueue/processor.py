@@ -39,7 +39,7 @@ from jobqueue.jobs import Job
 from jobqueue.logs import logger
 from jobqueue.metrics import JobMetrics
 from jobqueue.outcomes import OUTCOME_TYPES, Complete, Fail, JobContext
-from jobqueue.recording import Raised, complete_jobs, describe, error_of, record_outcome
+from jobqueue.recording import Raised, clip, complete_jobs, describe, error_of, record_outcome
 from jobqueue.rescue import rescue_expired_leases
 from jobqueue.retrying import retry_serialization_failures
 from jobqueue.states import JobType
@@ -47,6 +47,9 @@ from jobqueue.stats import fold_count_deltas
 
 # The longest a completed job waits before its completion is written.
 FLUSH_SECONDS = 0.05
+# Stop waiting for worker threads this long before the invocation times out,
+# leaving time to hand back the jobs they did not start.
+RETURN_MARGIN_SECONDS = 2.0
 _STOP = object()
 
 
@@ -112,6 +115,8 @@ class Processor:
         self._completions: list[tuple[Job, Complete, float]] = []
         self._handed_back: list[Job] = []
         self._run_errors: list[BaseException] = []
+        # The job each worker thread is running, by thread name, to name a stuck handler.
+        self._running: dict[str, Job] = {}
 
     # -- the run ------------------------------------------------------
 
@@ -137,11 +142,7 @@ class Processor:
         try:
             self._claim_and_flush(work, options)
         finally:
-            for _ in workers:
-                work.put(_STOP)
-            for worker in workers:
-                worker.join()
-            self._hand_back()
+            self._stop_workers(work, workers)
 
         if self._run_errors:
             error = self._run_errors[0]
@@ -182,7 +183,7 @@ class Processor:
             while True:
                 with self._changed:
                     flush_at = time.monotonic() + FLUSH_SECONDS
-                    while not self._run_errors:
+                    while not self._run_errors and self._time_to_wait():
                         limit = claim_limit()
                         pending = len(self._completions)
                         if limit or pending >= options.batch_size or (pending and time.monotonic() >= flush_at):
@@ -192,7 +193,9 @@ class Processor:
                         self._changed.wait(timeout=max(flush_at - time.monotonic(), 0.001))
                     completions, self._completions = self._completions, []
                 if self._run_errors or (not limit and not completions):
-                    self._settle(len(completions))
+                    # Completions taken here are written by _stop_workers.
+                    with self._changed:
+                        self._completions[:0] = completions
                     return
 
                 try:
@@ -234,6 +237,9 @@ class Processor:
 
     def _time_to_start_jobs(self) -> bool:
         return self.remaining_seconds() > self.settings.job_start_margin_seconds
+
+    def _time_to_wait(self) -> bool:
+        return self.remaining_seconds() > RETURN_MARGIN_SECONDS
 
     def _settle(self, count: int) -> None:
         if count:
@@ -280,16 +286,27 @@ class Processor:
             database=self.database,
         )
 
+        thread = threading.current_thread().name
+        with self._lock:
+            self._running[thread] = job
+
         try:
             outcome = self.handler_lookup(job.type)(job, ctx)
             if outcome is None:
                 outcome = Complete()
             elif not isinstance(outcome, OUTCOME_TYPES):
                 raise TypeError(
-                    f"the {job.type.value} handler returned {outcome!r}; "
+                    f"the {job.type.value} handler returned {clip(repr(outcome))}; "
                     f"return None or an outcome (Complete, RetryAfter, SnoozeUntil, Cancel, Fail)"
                 )
-        except Exception as exc:  # noqa: BLE001 - any handler error is recorded on the job
+            if ctx.in_transaction and conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                raise RuntimeError(
+                    "the handler left its transaction aborted: a statement failed and the handler "
+                    "caught the error; let database errors propagate instead"
+                )
+        # Signals reach only the main thread, so a SystemExit or KeyboardInterrupt
+        # here came from the handler's own code: record it like any other error.
+        except BaseException as exc:  # noqa: BLE001 - any handler error is recorded on the job
             if isinstance(exc, psycopg.Error) and conn.broken:
                 raise  # the connection is gone: the run stops, and lease rescue retries the job
             # A deadlock or serialization failure leaves the connection
@@ -298,6 +315,9 @@ class Processor:
                 conn.execute("ROLLBACK")
                 ctx.in_transaction = False
             outcome = Fail(describe(exc)) if isinstance(exc, PermanentError) else Raised(exc)
+        finally:
+            with self._lock:
+                self._running.pop(thread, None)
         duration_ms = round((time.monotonic() - started) * 1000, 1)
 
         if isinstance(outcome, Complete) and not ctx.in_transaction:
@@ -351,6 +371,71 @@ class Processor:
             log.info(f"job {word}", **fields)
 
     # -- end of run ---------------------------------------------------
+
+    def _stop_workers(self, work: queue.Queue, workers: list[threading.Thread]) -> None:
+        """Stop the worker threads, write pending completions, and hand back the jobs not started.
+
+        A thread stuck in a handler that never returns cannot be stopped. Once
+        the invocation is RETURN_MARGIN_SECONDS from its timeout, the jobs not
+        started are handed back and each stuck job is logged at ERROR. The run
+        then keeps waiting: Lambda's timeout ends the invocation and resets the
+        execution environment, which closes the stuck handler's connection and
+        releases its row locks, where returning would leave it running in the
+        frozen environment. Lease rescue retries the stuck job.
+        """
+        for _ in workers:
+            work.put(_STOP)
+        for worker in workers:
+            while worker.is_alive() and self._time_to_wait():
+                worker.join(timeout=0.5)
+
+        stuck = [worker for worker in workers if worker.is_alive()]
+        if stuck:
+            self._take_unstarted(work)
+            with self._lock:
+                running = [self._running[w.name] for w in stuck if w.name in self._running]
+            for job in running:
+                _JobLogger(job, self.owner).error(
+                    "the handler is still running as the invocation's time runs out; jobs not started are "
+                    "handed back, and this job is retried after its lease expires",
+                    action="handler_stuck",
+                )
+        self._flush_remaining()
+        self._hand_back()
+
+        for worker in stuck:
+            worker.join()
+
+    def _take_unstarted(self, work: queue.Queue) -> None:
+        stops = 0
+        while True:
+            try:
+                item = work.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stops += 1
+            else:
+                self._hand_back_later(item)
+        # The stop items go back, so a stuck handler that returns after all ends its worker.
+        for _ in range(stops):
+            work.put(_STOP)
+
+    def _flush_remaining(self) -> None:
+        with self._changed:
+            completions, self._completions = self._completions, []
+        if not completions:
+            return
+        try:
+            with self.database.connection() as conn:
+                with conn.transaction():
+                    recorded = complete_jobs(conn, [(job, outcome) for job, outcome, _ in completions], owner=self.owner)
+        except (psycopg.OperationalError, DatabaseUnavailable) as exc:
+            self._record_run_error(exc)
+            return
+        for job, outcome, duration_ms in completions:
+            self._count_outcome(job, "completed" if job.id in recorded else None, duration_ms, outcome)
+        self._settle(len(completions))
 
     def _hand_back(self) -> None:
         if not self._handed_back:

@@ -8,6 +8,7 @@ the statement returns no row, and the caller logs the lost lease.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import psycopg
@@ -19,6 +20,8 @@ from jobqueue.outcomes import Cancel, Complete, Fail, RetryAfter, SnoozeUntil
 from jobqueue.sql import queries
 
 MAX_ERROR_LENGTH = 4000
+# A NUL character in JSON text; jsonb rejects it, so results store U+FFFD instead.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 class Raised:
@@ -112,6 +115,8 @@ def describe(exc: BaseException) -> str:
 
 
 def clip(text: str) -> str:
+    """Return ``text`` cut to MAX_ERROR_LENGTH, with NUL (which PostgreSQL text cannot hold) replaced."""
+    text = text.replace("\x00", "\ufffd")
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
 
 
@@ -120,6 +125,7 @@ def result_json(result: Any) -> str | None:
     if result is None:
         return None
     try:
-        return json.dumps(result, default=str, allow_nan=False)
-    except ValueError:
+        text = json.dumps(result, default=str, allow_nan=False)
+    except (ValueError, RecursionError):  # NaN, a circular reference, or nesting too deep
         return json.dumps({"unserializable": repr(result)[:MAX_ERROR_LENGTH]})
+    return _JSON_NUL.sub(r"\1\\ufffd", text)

@@ -103,6 +103,12 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def handle_unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
         return error_response(_unsupported_media_type())
 
+    @app.exception_handler(UnicodeDecodeError)
+    def handle_undecodable_body(error: UnicodeDecodeError) -> Response:
+        # A base64-encoded body (API Gateway's form for binary content) is
+        # decoded as UTF-8 by Powertools before the route's parser sees it.
+        return error_response(ApiError(400, "invalid_json", "The request body is not UTF-8 text; send a JSON object."))
+
     @app.exception_handler(PayloadTooLarge)
     def handle_payload_too_large(error: PayloadTooLarge) -> Response:
         return error_response(
