@@ -95,6 +95,10 @@ class Channel:
     def send(self, event: str, **fields: Any) -> None:
         self._out.write(json.dumps({"event": event, **fields}, default=str) + "\n")
 
+    def write(self, text: str) -> None:
+        """Write text for a person, not a message, to the original stdout."""
+        self._out.write(text)
+
     def commands(self):
         """Yield each command the parent sends until it sends ``quit`` or closes stdin."""
         for line in sys.stdin:

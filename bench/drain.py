@@ -4,9 +4,17 @@ Each processor is a child process (``bench.processor_worker``) that has
 already done its cold start. A run loads the jobs, then starts every
 processor at once; the drain time is from the first start to the last
 finish, so with several processors it includes the slowest one.
+
+The processors run with the template's defaults (``LogLevel`` INFO,
+``BatchSize`` 50, ``WorkerThreads`` 8). Two more one-processor figures
+change the template parameters a user would tune for throughput, as the
+peers' tuned figures do: the log level alone, then the log level and the
+batch size.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from bench.child import Child
 from bench.jobs import count_by_status, load_due_jobs, reset_queue
@@ -15,22 +23,55 @@ from bench.server import BenchError, Server
 from bench.settings import BenchSettings
 from jobqueue.migrations import migrate
 
+NOOP = {"task": "noop", "args": {}}
+TUNED_LOG_LEVEL = "WARNING"
+TUNED_BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    worker_threads: int
+    batch_size: int
+    log_level: str = "INFO"
+
+    def describe(self) -> str:
+        text = f"{self.worker_threads} threads, batch {self.batch_size}"
+        return text if self.log_level == "INFO" else f"{text}, log level {self.log_level}"
+
 
 def drain_figures(server: Server, settings: BenchSettings) -> list[Figure]:
-    """Measure the no-op drain with each process count, then the I/O-bound drain."""
+    """Measure the no-op drain with each process count and with tuned settings, then the I/O-bound drain."""
     url = server.create_database("drain")
     migrate(url)
-    threads = f"{settings.worker_threads} threads, batch {settings.batch_size}"
+    default = ProcessorSettings(settings.worker_threads, settings.batch_size)
+    jobs = settings.drain_jobs
     figures = []
     for processes in settings.drain_processes:
         noun = "processor" if processes == 1 else "processors"
+        plural = "es" if processes > 1 else ""
         figure = Figure(
             key=f"drain_noop_{processes}",
             name=f"drain no-op, {processes} {noun}",
             unit="jobs/s",
-            settings=f"{settings.drain_jobs:,} noop jobs, {processes} process{'es' if processes > 1 else ''} × {threads}",
+            settings=f"{jobs:,} noop jobs, {processes} process{plural} × {default.describe()}",
         )
-        _measure(url, settings, figure, processes, settings.drain_jobs, {"task": "noop", "args": {}})
+        _measure(url, settings, figure, processes, jobs, NOOP, default)
+        figures.append(figure)
+
+    variants = [
+        ("drain_noop_1_quiet", f"log level {TUNED_LOG_LEVEL}", ProcessorSettings(
+            settings.worker_threads, settings.batch_size, TUNED_LOG_LEVEL)),
+        ("drain_noop_1_tuned", f"log level {TUNED_LOG_LEVEL}, batch {TUNED_BATCH_SIZE}", ProcessorSettings(
+            settings.worker_threads, TUNED_BATCH_SIZE, TUNED_LOG_LEVEL)),
+    ]  # fmt: skip
+    for key, label, processor in variants:
+        figure = Figure(
+            key=key,
+            name=f"drain no-op, 1 processor, {label}",
+            unit="jobs/s",
+            settings=f"{jobs:,} noop jobs, 1 process × {processor.describe()}",
+        )
+        _measure(url, settings, figure, 1, jobs, NOOP, processor)
         figures.append(figure)
 
     ideal = settings.worker_threads / settings.io_sleep_seconds
@@ -38,23 +79,31 @@ def drain_figures(server: Server, settings: BenchSettings) -> list[Figure]:
         key="drain_io",
         name=f"drain I/O-bound ({settings.io_sleep_seconds * 1000:g} ms per job)",
         unit="jobs/s",
-        settings=f"{settings.io_jobs:,} sleep jobs, 1 process × {threads}",
+        settings=f"{settings.io_jobs:,} sleep jobs, 1 process × {default.describe()}",
         details={"ideal_jobs_per_second": ideal},
     )
-    _measure(
-        url, settings, figure, 1, settings.io_jobs, {"task": "sleep", "args": {"seconds": settings.io_sleep_seconds}}
-    )
+    sleep = {"task": "sleep", "args": {"seconds": settings.io_sleep_seconds}}
+    _measure(url, settings, figure, 1, settings.io_jobs, sleep, default)
     figures.append(figure)
 
     server.drop_database(url)
     return figures
 
 
-def _measure(url: str, settings: BenchSettings, figure: Figure, processes: int, jobs: int, payload: dict) -> None:
+def _measure(
+    url: str,
+    settings: BenchSettings,
+    figure: Figure,
+    processes: int,
+    jobs: int,
+    payload: dict,
+    processor: ProcessorSettings,
+) -> None:
     args = [
         "--database-url", url,
-        "--worker-threads", str(settings.worker_threads),
-        "--batch-size", str(settings.batch_size),
+        "--worker-threads", str(processor.worker_threads),
+        "--batch-size", str(processor.batch_size),
+        "--log-level", processor.log_level,
     ]  # fmt: skip
     children = [Child(f"processor {n + 1} of {processes}", "bench.processor_worker", args) for n in range(processes)]
     runs = []

@@ -7,7 +7,7 @@ on an empty queue, is the cold start and is not measured; the parent
 then loads jobs and sends ``run``, and each run is one warm invocation
 that drains every due job it can claim.
 
-    python -m bench.processor_worker --database-url URL [--worker-threads 8] [--batch-size 50]
+    python -m bench.processor_worker --database-url URL [--worker-threads 8] [--batch-size 50] [--log-level INFO]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--worker-threads", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args()
 
     channel = Channel()
@@ -43,6 +44,8 @@ def main() -> None:
         "DB_SECRET_ARN": "",
         "WORKER_THREADS": str(args.worker_threads),
         "BATCH_SIZE": str(args.batch_size),
+        # The template's LogLevel parameter sets this; the logger reads it at the cold start.
+        "POWERTOOLS_LOG_LEVEL": args.log_level,
     }
 
     def run_processor() -> dict:

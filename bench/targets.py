@@ -17,7 +17,7 @@ STATEMENT_LIMIT_SECONDS = 1.0
 # Which of our figures each peer measurement is compared with.
 OUR_COUNTERPART = {
     "drain_default": "drain_noop_1",
-    "drain_tuned": "drain_noop_1",
+    "drain_tuned": "drain_noop_1_tuned",
     "enqueue_single": "enqueue_library_single",
     "enqueue_bulk": "enqueue_library_bulk",
 }
@@ -42,7 +42,7 @@ def _print_rank(key: str) -> int:
 
 def _rows_for(figure: Figure, by_key: dict[str, Figure], figures: list[Figure]) -> list[Row]:
     key = figure.key
-    if key == "drain_noop_1":
+    if key in ("drain_noop_1", "drain_noop_1_tuned"):
         best = _best_peer(by_key, "drain_tuned")
         pgbench = by_key.get("pgbench_one_row_update")
         return [
