@@ -40,6 +40,7 @@ from bench.report import Figure, format_table, write_json
 from bench.server import PROJECT_ROOT, BenchError, Server, open_server, redact
 from bench.settings import BenchSettings, SettingsError, settings_from_env
 from bench.targets import build_rows
+from jobqueue.logs import logger as library_logger
 
 RESULTS = PROJECT_ROOT / "bench-results"
 # Groups run in this order: cold start first, on an idle server; the
@@ -54,6 +55,10 @@ def main() -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
 
+    # The harness calls the library itself (migrations, claims, cleanup),
+    # whose INFO lines would land in the table; the functions log in their
+    # own processes.
+    library_logger.setLevel("WARNING")
     started = datetime.now(UTC)
     clock = time.monotonic()
     load_before = os.getloadavg()

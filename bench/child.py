@@ -1,13 +1,13 @@
 """Running a benchmark step in a child process, and talking to it.
 
-Functions run in child processes for three reasons: each one is a
-separate Lambda execution environment with its own module state, several
-processors can run at once, and the functions' JSON logs (written to
-stdout, as in Lambda) stay out of the report.
+Functions run in child processes for three reasons. Each child is a
+separate Lambda execution environment with its own module state. Several
+processors can run at once. And the functions' JSON logs, written to
+stdout as in Lambda, stay out of the report.
 
 The protocol is one JSON object per line. The child writes its messages
-to the stdout it was started with and sends the functions' own stdout to
-``/dev/null``; the parent writes commands to the child's stdin. A child
+to the stdout it was started with, and sends the functions' own stdout to
+``/dev/null``. The parent writes commands to the child's stdin. A child
 that fails exits non-zero, and the parent raises ``BenchError`` with the
 end of the child's stderr.
 """

@@ -4,7 +4,7 @@ Two layouts of the code are measured:
 
 - ``bytecode cached``: the repository's function folder and
   ``layers/jobqueue`` with the bench virtualenv's packages, whose ``.pyc``
-  files pip wrote at install time; a first, unmeasured run writes the
+  files pip wrote at install time. A first, unmeasured run writes the
   ``.pyc`` files of the queue's own modules.
 - ``as deployed``: a copy of the layer as ``sam build`` makes it, with pip
   ``--no-compile`` and so without a single ``.pyc``, run with ``-B`` and

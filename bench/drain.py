@@ -2,7 +2,7 @@
 
 Each processor is a child process (``bench.processor_worker``) that has
 already done its cold start. A run loads the jobs, then starts every
-processor at once; the drain time is from the first start to the last
+processor at once. The drain time runs from the first start to the last
 finish, so with several processors it includes the slowest one.
 
 The processors run with the template's defaults (``LogLevel`` INFO,

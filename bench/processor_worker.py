@@ -3,8 +3,8 @@
 It invokes ``ProcessorFunction`` from ``template.yaml`` through the local
 runner (``jobqueue_local.invoke``), with the scheduled event the
 EventBridge schedule sends, the way Lambda would. The first invocation,
-on an empty queue, is the cold start and is not measured; the parent
-then loads jobs and sends ``run``, and each run is one warm invocation
+on an empty queue, is the cold start and is not measured. Then the
+parent loads jobs and sends ``run``. Each run is one warm invocation
 that drains every due job it can claim.
 
     python -m bench.processor_worker --database-url URL [--worker-threads 8] [--batch-size 50] [--log-level INFO]

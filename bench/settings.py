@@ -1,9 +1,9 @@
 """How much work each figure does, for a full run and for a quick smoke run.
 
 A full run (``make bench``) uses the counts the figures are defined with
-and takes about 15 minutes on two cores; ``BENCH_QUICK=1`` (``make
-bench-quick``) shrinks every count so the whole run takes about two
-minutes, which checks the harness but gives no figures worth recording.
+and takes about 15 minutes on two cores. ``BENCH_QUICK=1`` (``make
+bench-quick``) shrinks every count so that the whole run takes about two
+minutes. That checks the harness but gives no figures worth recording.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ class BenchSettings:
     worker_threads: int
     batch_size: int
 
-    # Jobs enqueued one per call; a call costs milliseconds, so fewer than in bulk.
+    # Jobs enqueued one per call. Each call costs milliseconds, so there are fewer than in bulk.
     single_enqueue_jobs: int
     bulk_enqueue_jobs: int
     bulk_size: int
 
     pending_jobs: int
-    # Finished jobs in the table at each claim-latency step; the last step is
-    # also the table the statistics and cleanup figures run on.
+    # Finished jobs in the table at each claim-latency step. The statistics
+    # and cleanup figures run on the table of the last step.
     history_steps: tuple[int, ...]
     # Finished jobs are spread evenly over this many days before now.
     history_days: int

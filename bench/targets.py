@@ -1,9 +1,9 @@
 """The targets each figure is held to, and the ratios printed next to the peers.
 
-A target is printed as PASS or MISS and never fails the run: these are
-benchmarks, and their numbers depend on the machine. A target whose
-reference figure is missing (its group was not run, or was skipped) is
-printed without a result.
+A target is printed as PASS or MISS and does not change the exit status,
+because these are benchmarks and their numbers depend on the machine. A
+target whose reference figure is missing (its group was not run, or was
+skipped) is printed without a result.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ PEERS = ("pgqueuer", "procrastinate")
 IMPORT_LIMIT_MS = 300.0
 STATS_LIMIT_MS = 100.0
 STATEMENT_LIMIT_SECONDS = 1.0
-# Which of our figures each peer measurement is compared with.
+# Our figure that each peer measurement is compared with.
 OUR_COUNTERPART = {
     "drain_default": "drain_noop_1",
     "drain_tuned": "drain_noop_1_tuned",
