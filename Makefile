@@ -90,7 +90,7 @@ $(BENCH_STAMP): bench/requirements.txt layers/jobqueue/requirements.txt
 	@touch "$@"
 
 .PHONY: bench
-bench: $(BENCH_STAMP) ## Run the benchmarks (about 15 min): a table, and JSON in bench-results/
+bench: $(BENCH_STAMP) ## Run the benchmarks (about 12 min): a table, and JSON in bench-results/
 	PYTHONPATH="$(DEV_PYTHONPATH):." "$(BENCH_VENV)/bin/python" -m bench
 
 .PHONY: bench-quick

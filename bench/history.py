@@ -156,6 +156,14 @@ def _claim_latency(conn, settings: BenchSettings, finished: int) -> Figure:
             raise BenchError(f"{figure.name}: could not release every claimed job")
         if sample >= CLAIM_WARMUP:
             figure.samples.append(seconds * 1000)
+    # The plan only: EXPLAIN ANALYZE would claim the jobs.
+    params = {
+        "owner": CLAIM_OWNER,
+        "limit": settings.claim_batch_size,
+        "lease_seconds": CLAIM_LEASE_SECONDS,
+        "types": None,
+    }
+    figure.details["plan"] = [row["QUERY PLAN"] for row in conn.execute(f"EXPLAIN {queries['claim_due_jobs']}", params)]
     return figure
 
 

@@ -9,8 +9,8 @@ def resolve_each_function_once() -> None:
     """Make ``jobqueue_local.invoke`` resolve each function's configuration once per process.
 
     ``invoke`` calls ``resolve_function`` on every call, which parses
-    ``template.yaml`` with PyYAML's pure-Python loader: about 75 ms per
-    call on the two-core trial machine, twenty times the cost of a
+    ``template.yaml`` with PyYAML's pure-Python loader: about 40 ms per
+    call on the two-core trial machine, over ten times the cost of a
     ``POST /jobs`` request itself. Lambda does nothing like that per
     request, so the benchmark caches the result. The template, the
     environment and the overrides stay the same for a child's lifetime.

@@ -1,7 +1,7 @@
 """How much work each figure does, for a full run and for a quick smoke run.
 
 A full run (``make bench``) uses the counts the figures are defined with
-and takes about 15 minutes on two cores. ``BENCH_QUICK=1`` (``make
+and takes about 12 minutes on two cores. ``BENCH_QUICK=1`` (``make
 bench-quick``) shrinks every count so that the whole run takes about two
 minutes. That checks the harness but gives no figures worth recording.
 """
