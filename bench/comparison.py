@@ -80,9 +80,13 @@ def _peer_figure(peer: str, key: str, measurement: dict, settings: BenchSettings
     jobs = measurement["jobs"]
     rates = [done / seconds for done, seconds in zip(measurement["finished"], measurement["seconds"])]
     description = f"{jobs:,} jobs, {measurement['settings']}"
-    if any(done < jobs for done in measurement["finished"]):
+    stopped = sum(done < jobs for done in measurement["finished"])
+    if stopped:
         finished = statistics.median(measurement["finished"])
-        description += f"; stopped at {settings.peer_drain_seconds:g} s, {finished:,.0f} done"
+        runs = len(measurement["finished"])
+        description += (
+            f"; {stopped} of {runs} runs stopped at {settings.peer_drain_seconds:g} s, median {finished:,.0f} done"
+        )
     return Figure(
         key=f"{peer}_{key}",
         name=f"{peer}: {MEASUREMENT_NAMES[key]}",

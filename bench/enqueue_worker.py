@@ -9,8 +9,8 @@ Modes:
 
 The API modes invoke the function through the local runner with the
 sample events in ``events/`` and a new body. A first call enqueues one
-job as the cold start, which is not measured; the parent empties the
-table and sends ``run`` for each measured run.
+job as the cold start, which is not measured. Then, for each measured
+run, the parent empties the table and sends ``run``.
 
     python -m bench.enqueue_worker --database-url URL --mode api-bulk --jobs 20000 [--bulk-size 500]
 """

@@ -179,7 +179,7 @@ def _stats_latency(conn, settings: BenchSettings, finished: int) -> Figure:
         clock = time.perf_counter()
         queue_stats(conn)
         figure.samples.append((time.perf_counter() - clock) * 1000)
-    # The plans show where the time goes, for whoever makes the statistics faster.
+    # The plans show where the statistics queries spend their time.
     figure.details["plans"] = {
         name: [row["QUERY PLAN"] for row in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {queries[name]}")]
         for name in ("count_jobs_by_type_and_status", "get_oldest_due_job_age")
@@ -202,6 +202,7 @@ def _cleanup(conn, url: str, settings: BenchSettings, finished: int) -> list[Fig
         settings=f"the maximum over the {len(retentions)} cleanup runs, not a median",
         aggregate="max",
     )
+
     runs = []
     for days in retentions:
         counted = time.perf_counter()
@@ -213,6 +214,7 @@ def _cleanup(conn, url: str, settings: BenchSettings, finished: int) -> list[Fig
         result = delete_old_jobs(timer, retention_days=days, batch_size=CLEANUP_BATCH_SIZE)
         seconds = time.perf_counter() - clock
         checkpoints = _checkpoints_completed(conn) - checkpoints_before
+
         # Each statement compares with its own now(), so the rows that expired
         # since the count (finished jobs are evenly spaced in time) are deleted too.
         late = math.ceil(finished / (settings.history_days * 86400) * (time.perf_counter() - counted)) + 1
@@ -221,6 +223,7 @@ def _cleanup(conn, url: str, settings: BenchSettings, finished: int) -> list[Fig
                 f"cleanup with retention {days} days deleted {result.total} rows, "
                 f"expected {expected} plus at most {late} that expired meanwhile"
             )
+
         rate.samples.append(result.total / seconds)
         longest.samples.append(result.longest_statement_seconds)
         statements = sorted(timer.seconds)
@@ -235,9 +238,10 @@ def _cleanup(conn, url: str, settings: BenchSettings, finished: int) -> list[Fig
                 "checkpoints_during_run": checkpoints,
             }
         )
+
     rate.details["runs"] = runs
     typical = statistics.median(run["median_statement_seconds"] for run in runs)
-    longest.settings += f"; the median statement took {typical * 1000:.0f} ms"
+    longest.settings += f"; the median DELETE took {typical * 1000:.0f} ms, its commit excluded"
     longest.details["runs"] = runs
     return [rate, longest]
 
@@ -245,8 +249,8 @@ def _cleanup(conn, url: str, settings: BenchSettings, finished: int) -> list[Fig
 class _StatementTimer:
     """A connection that records how long each ``execute`` takes, the commit not included.
 
-    ``delete_old_jobs`` reports only its longest statement, and the
-    spread of the others tells an outlier from a slow statement.
+    ``delete_old_jobs`` reports only its longest statement; the spread of
+    the others shows whether that one is an outlier or typical.
     """
 
     def __init__(self, conn) -> None:

@@ -45,7 +45,9 @@ class Row:
         value = format_number(figure.value) if figure.value is not None else "n/a"
         settings = figure.settings if not figure.skipped else f"skipped: {figure.skipped}"
         ratio = f"{self.ratio:.2f}" if self.ratio is not None else ""
-        result = "" if self.passed is None else ("PASS" if self.passed else "MISS")
+        result = ""
+        if self.passed is not None:
+            result = "PASS" if self.passed else "MISS"
         return [figure.name, value, figure.unit, settings, self.target, ratio, result]
 
 

@@ -2,7 +2,7 @@
 
 Each script enqueues and drains no-op jobs with its library's default
 settings and with the batch or concurrency setting its documentation
-recommends for throughput, and prints one JSON object: the library's
+recommends for throughput. It prints one JSON object: the library's
 version and, per measurement, the job count, the settings, and per run
 the duration in seconds and the jobs finished. A drain stops after
 ``--drain-seconds`` when the queue is not empty by then, so a slow peer

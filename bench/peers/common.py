@@ -1,4 +1,4 @@
-"""What the peer scripts share: their command line, timing and output."""
+"""The command line, timing and output that the peer scripts share."""
 
 from __future__ import annotations
 

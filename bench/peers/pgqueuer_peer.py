@@ -3,7 +3,7 @@
 pgqueuer uses asyncpg when it is installed, as its documentation
 recommends for throughput. Its ``QueueManager.run`` takes ``batch_size``
 (jobs fetched per dequeue, default 10), and its performance-tuning guide
-says to raise it for short-lived jobs; the tuned drain uses
+recommends raising it for short-lived jobs. The tuned drain uses
 ``TUNED_BATCH_SIZE``. A job that completes is deleted from the queue
 table and logged in ``pgqueuer_log``, pgqueuer's durable default.
 
@@ -60,7 +60,7 @@ async def main() -> None:
     def drain(batch_size: int):
         async def run() -> int:
             ran = 0
-            # Each QueueManager run holds its own connection and closes it when it stops.
+            # Each QueueManager run uses a connection of its own and closes it when it stops.
             pgq = PgQueuer(AsyncpgDriver(await asyncpg.connect(dsn=args.dsn)))
 
             @pgq.entrypoint(ENTRYPOINT)

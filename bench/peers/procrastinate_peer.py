@@ -67,7 +67,7 @@ async def main() -> None:
             )
             await asyncio.wait({worker}, timeout=args.drain_seconds)
             if not worker.done():
-                # Cancelling the worker task asks it to stop after its running jobs, as its docs describe.
+                # Cancelling the worker task stops it gracefully after its running jobs, as its docs describe.
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
