@@ -48,7 +48,7 @@ FIND_PYTHON = \
 .PHONY: help
 help: ## Show this list of commands
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
-		| awk 'BEGIN { FS = ":.*## " } { printf "  %-10s %s\n", $$1, $$2 }'
+		| awk 'BEGIN { FS = ":.*## " } { printf "  %-12s %s\n", $$1, $$2 }'
 
 .PHONY: venv
 venv: $(VENV_STAMP) ## Create .venv, install the developer requirements and the jobqueue command
@@ -97,6 +97,32 @@ SERVE_ARGS ?=
 .PHONY: serve
 serve: venv ## Serve the API and dashboard on 127.0.0.1:3000 and run the processor every 60 s
 	PYTHONPATH="$(DEV_PYTHONPATH)" "$(VENV_BIN)/python" -m jobqueue_local serve $(SERVE_ARGS)
+
+# The benchmarks run in a virtualenv of their own, because they install the
+# peer queues (pgqueuer, procrastinate) that neither the tests nor the layer use.
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.requirements-installed
+
+$(BENCH_STAMP): bench/requirements.txt layers/jobqueue/requirements.txt
+	@if ! "$(BENCH_VENV)/bin/python" -c '' 2>/dev/null; then \
+		python="$$($(FIND_PYTHON))"; \
+		echo "Creating $(BENCH_VENV) with $$python"; \
+		$$python -m venv --clear "$(BENCH_VENV)"; \
+	fi
+	"$(BENCH_VENV)/bin/python" -m pip install --disable-pip-version-check --quiet --requirement bench/requirements.txt
+	@# The layer's packages as sam build installs them (no .pyc), for the cold-start figures.
+	rm -rf "$(BENCH_VENV)/lambda-layer"
+	"$(BENCH_VENV)/bin/python" -m pip install --disable-pip-version-check --quiet --no-compile \
+		--target "$(BENCH_VENV)/lambda-layer" --requirement layers/jobqueue/requirements.txt
+	@touch "$@"
+
+.PHONY: bench
+bench: $(BENCH_STAMP) ## Run the benchmarks (about 12 min): a table, and JSON in bench-results/
+	PYTHONPATH="$(DEV_PYTHONPATH):." "$(BENCH_VENV)/bin/python" -m bench
+
+.PHONY: bench-quick
+bench-quick: $(BENCH_STAMP) ## Run the benchmarks with small counts (about 2 min), as a smoke test
+	BENCH_QUICK=1 PYTHONPATH="$(DEV_PYTHONPATH):." "$(BENCH_VENV)/bin/python" -m bench
 
 .PHONY: lint
 lint: venv ## Check the Python code with ruff
