@@ -190,7 +190,13 @@ class Processor:
                         self._settle(1)
 
     def _wait_until_settled(self) -> bool:
-        """Wait until no claimed job is unsettled; return False when nothing was in flight."""
+        """Wait until no claimed job is unsettled; return False when nothing was in flight.
+
+        NOTE: a claim that ran while the last job's outcome was committing
+        finds nothing, and if that job settled before this check the run
+        ends, so a retry due at once (RETRY_BASE_SECONDS=0) waits for the
+        next run.
+        """
         with self._settled:
             if self._in_flight == 0:
                 return False
