@@ -29,7 +29,7 @@ def enqueue_effect_jobs(conn, count: int) -> None:
 
 
 def set_database_default(conn, setting: str, value: str) -> None:
-    conn.execute(f'ALTER DATABASE "{conn.info.dbname}" SET {setting} = \'{value}\'')
+    conn.execute(f"ALTER DATABASE \"{conn.info.dbname}\" SET {setting} = '{value}'")
 
 
 def race_processors(conn, database, lambdas, *, processes: int, jobs: int, isolation: str) -> None:

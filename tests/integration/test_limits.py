@@ -103,7 +103,12 @@ def test_retry_after_negative_or_zero_due_at_once(conn, database, seconds):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("RETRY_BASE_SECONDS", "-1"), ("RETRY_MAX_SECONDS", "-60"), ("RETRY_JITTER", "-0.1"), ("RETRY_MAX_SECONDS", "inf")],
+    [
+        ("RETRY_BASE_SECONDS", "-1"),
+        ("RETRY_MAX_SECONDS", "-60"),
+        ("RETRY_JITTER", "-0.1"),
+        ("RETRY_MAX_SECONDS", "inf"),
+    ],
 )
 def test_bad_backoff_setting_named_at_cold_start(name, value):
     with pytest.raises(ConfigError, match=name):
