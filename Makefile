@@ -67,10 +67,11 @@ $(VENV_STAMP): $(REQUIREMENTS)
 test: venv ## Run the test suite without the stress tests (extra pytest options in PYTEST_ARGS)
 	"$(VENV_BIN)/python" -m pytest $(PYTEST_ARGS)
 
-# -s shows the figures each stress test prints (jobs, processes, kills, fuzz cases).
+# -s shows the figures each stress test prints (jobs, processes, kills, fuzz
+# cases); the WARNING log level keeps thousands of INFO lines from burying them.
 .PHONY: test-stress
 test-stress: venv ## Run only the long stress tests of the queue's guarantees (about 10 minutes)
-	"$(VENV_BIN)/python" -m pytest -m stress -s $(PYTEST_ARGS)
+	POWERTOOLS_LOG_LEVEL=WARNING "$(VENV_BIN)/python" -m pytest -m stress -s $(PYTEST_ARGS)
 
 .PHONY: run
 run: venv ## Run the local demo: processor and API without Docker
