@@ -70,7 +70,7 @@ test: venv ## Run the test suite without the stress tests (extra pytest options 
 # -s shows the figures each stress test prints (jobs, processes, kills, fuzz
 # cases); the WARNING log level keeps thousands of INFO lines from burying them.
 .PHONY: test-stress
-test-stress: venv ## Run only the long stress tests of the queue's guarantees (about 10 minutes)
+test-stress: venv ## Run only the long stress tests of the queue's guarantees (about 4 minutes)
 	POWERTOOLS_LOG_LEVEL=WARNING "$(VENV_BIN)/python" -m pytest -m stress -s $(PYTEST_ARGS)
 
 .PHONY: run
