@@ -24,7 +24,7 @@ def countdown(seconds: float):
     return lambda: max(0.0, deadline - time.monotonic())
 
 
-def test_lease_outlives_slow_run(probes, database, test_tasks):
+def test_lease_outlives_slow_run(probes, database, extra_tasks):
     conn = probes
     # Scaled down: a 900 s timeout becomes 6 s, the 60 s margin 1 s, a 720 s job 4.5 s and the 300 s schedule 1.5 s.
     job_id = enqueue(conn, NewJob("SCHEDULED_TASK", effect_job(sleep_seconds=4.5))).id
