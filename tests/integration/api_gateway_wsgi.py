@@ -2,7 +2,7 @@
 
 Schemathesis drives WSGI applications in-process, so this adapter lets it
 fuzz the real entry point (``ApiFunction`` in template.yaml, called through
-the local runner) the way API Gateway would invoke it: path, query string,
+the local runner) the way API Gateway would invoke it. Path, query string,
 headers and body go into the event, and the function's response comes back
 as the HTTP response. A body that is not UTF-8 arrives base64-encoded, as
 API Gateway sends binary bodies.
@@ -62,7 +62,9 @@ class ApiGatewayWsgi:
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
         event = self.build_event(environ)
         before = self.snapshot()
-        response = invoke("ApiFunction", event, template_path=TEMPLATE, env_overrides={"DATABASE_URL": self.database_url})
+        response = invoke(
+            "ApiFunction", event, template_path=TEMPLATE, env_overrides={"DATABASE_URL": self.database_url}
+        )
         after = self.snapshot()
 
         status = response["statusCode"]

@@ -30,7 +30,7 @@ def lambdas(tmp_path, database):
 
 
 @pytest.fixture
-def test_tasks():
+def extra_tasks():
     """Make the test-only tasks in ``tests/integration/tasks`` runnable by this process's SCHEDULED_TASK handler."""
     jobqueue.tasks.__path__.append(str(TEST_TASKS))
     jobqueue.tasks.reset_tasks()

@@ -13,7 +13,7 @@ JSON object:
   ``ready``, then wait until the file ``gate`` exists, so a test can start
   several processes at the same moment.
 
-The outcome file holds ``{"ok": true, "result": ...}`` or ``{"ok": false,
+The outcome file contains ``{"ok": true, "result": ...}`` or ``{"ok": false,
 "error_type": ..., "error": ...}``, plus ``max_rss_kb``, this process's peak
 resident memory. The entry point's JSON log lines go to standard output.
 """

@@ -1,8 +1,8 @@
 """Support for the guarantee tests: probe tables, and Lambda entry points run as OS processes.
 
-The probes count what happened in the database itself: a trigger writes a
+The probes count what happened in the database itself. A trigger writes a
 row to ``claims`` for every claim (attempts went up) and to ``releases``
-for every hand-back or snooze (attempts went down), and the test task
+for every hand-back or snooze (attempts went down). The test task
 ``effect`` (``tests/integration/tasks/effect.py``) writes one row to
 ``effects`` per run, in the job's own transaction. None of these tables has
 a unique constraint, so a double claim or a double effect shows up as a
@@ -101,15 +101,15 @@ def db_now(conn: psycopg.Connection) -> datetime:
     return conn.execute("SELECT now() AT TIME ZONE 'UTC' AS now").fetchone()["now"]
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll ``condition`` until it returns something truthy and return that; fail naming ``what`` after ``timeout``."""
+def wait_for(condition: Callable[[], T], *, timeout: float, description: str, interval: float = 0.05) -> T:
+    """Poll ``condition`` until it returns something truthy and return that; fail naming ``description`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {description}")
         time.sleep(interval)
 
 
@@ -123,7 +123,7 @@ def wait_for_leases_to_expire(conn: psycopg.Connection, *, timeout: float = 60) 
         ).fetchone()
         return row["n"] == 0
 
-    wait_for(expired, timeout=timeout, what="every lease to expire", interval=0.1)
+    wait_for(expired, timeout=timeout, description="every lease to expire", interval=0.1)
 
 
 @dataclass
@@ -236,7 +236,7 @@ class Lambdas:
         wait_for(
             lambda: all(p.ready_path.exists() or not p.running() for p in processes),
             timeout=timeout,
-            what="the processes to finish their imports",
+            description="the processes to finish their imports",
         )
         self.gate.touch()
 

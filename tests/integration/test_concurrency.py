@@ -29,7 +29,7 @@ def enqueue_effect_jobs(conn, count: int) -> None:
 
 
 def set_database_default(conn, setting: str, value: str) -> None:
-    conn.execute(f'ALTER DATABASE "{conn.info.dbname}" SET {setting} = \'{value}\'')
+    conn.execute(f"ALTER DATABASE \"{conn.info.dbname}\" SET {setting} = '{value}'")
 
 
 def race_processors(conn, database, lambdas, *, processes: int, jobs: int, isolation: str) -> None:
@@ -74,7 +74,7 @@ def race_processors(conn, database, lambdas, *, processes: int, jobs: int, isola
     assert len(owners) == processes, "every process should have claimed jobs, so they raced"
 
 
-@pytest.mark.parametrize("isolation", ["read committed", "repeatable read"])
+@pytest.mark.parametrize("isolation", ["read committed", "repeatable read", "serializable"])
 def test_processes_claim_each_job_once(probes, database, lambdas, isolation):
     race_processors(probes, database, lambdas, processes=4, jobs=1000, isolation=isolation)
 

@@ -2,9 +2,9 @@
 
 Each test runs the processor entry point as an OS process with a short
 Lambda timeout and lease margin, so a lease lasts seconds instead of
-sixteen minutes, and kills it at a chosen point: after the claim, in the
-middle of a handler, or after the handler while its outcome is not yet
-committed. The lost attempt must stay counted, its error history must say
+sixteen minutes. It kills the process at a chosen point: after the claim,
+in the middle of a handler, or after the handler while its outcome is not
+yet committed. The lost attempt must stay counted, its error history must say
 the lease expired, and the job must end COMPLETED, or FAILED after its
 attempts, in the first run after the lease expires.
 """
@@ -60,13 +60,17 @@ def assert_lost_attempt_recorded(row: dict, lost_attempts: list[int]) -> None:
 
 def test_kill_after_claim_and_mid_handler(probes, database, lambdas):
     conn = probes
-    # One worker thread: the first job holds it mid-handler, so the batch's other jobs stay claimed but not started.
-    held = enqueue(conn, NewJob("SCHEDULED_TASK", effect_job(hold_on_attempt=1), priority=10)).id
-    waiting = [r.id for r in enqueue_many(conn, [NewJob("SCHEDULED_TASK", effect_job()) for _ in range(4)])]
+    # One worker thread: the first job keeps it busy mid-handler, so the batch's other jobs stay claimed but not started.
+    blocking_job = enqueue(conn, NewJob("SCHEDULED_TASK", effect_job(hold_on_attempt=1), priority=10)).id
+    queued_jobs = [r.id for r in enqueue_many(conn, [NewJob("SCHEDULED_TASK", effect_job()) for _ in range(4)])]
     env = {**SHORT_LEASE_ENV, "WORKER_THREADS": "1", "BATCH_SIZE": "5"}
 
     victim = lambdas.start(env=env, timeout_seconds=TIMEOUT_SECONDS)
-    wait_for(lambda: counts_by_job(conn, "signals").get(held), timeout=60, what="the held job's handler to start")
+    wait_for(
+        lambda: counts_by_job(conn, "signals").get(blocking_job),
+        timeout=60,
+        description="the blocking job's handler to start",
+    )
     assert jobs_by_status(conn) == {"PROCESSING": 5}
     victim.kill()
     killed_at = db_now(conn)
@@ -89,13 +93,13 @@ def test_kill_after_claim_and_mid_handler(probes, database, lambdas):
     assert result["processed"] == 5
     assert (finished - lease_ends).total_seconds() <= run_seconds + 1
     effects = counts_by_job(conn, "effects")
-    for job_id in [held, *waiting]:
+    for job_id in [blocking_job, *queued_jobs]:
         row = job_row(conn, job_id)
         assert row["status"] == "COMPLETED"
         assert row["attempts"] == 2
         assert_lost_attempt_recorded(row, [1])
         assert effects[job_id] == 1
-    assert counts_by_job(conn, "claims") == {job_id: 2 for job_id in [held, *waiting]}
+    assert counts_by_job(conn, "claims") == {job_id: 2 for job_id in [blocking_job, *queued_jobs]}
 
 
 PAUSE_BEFORE_COMMIT_SQL = """
@@ -127,9 +131,9 @@ def test_kill_after_handler_before_commit(probes, database, lambdas, writes):
     job_id = enqueue(conn, NewJob("SCHEDULED_TASK", effect_job(write=writes))).id
 
     victim = lambdas.start(env=SHORT_LEASE_ENV, timeout_seconds=TIMEOUT_SECONDS)
-    wait_for(lambda: completion_paused(conn), timeout=60, what="the completion to reach the server")
+    wait_for(lambda: completion_paused(conn), timeout=60, description="the completion to reach the server")
     victim.kill()
-    wait_for(lambda: not completion_paused(conn), timeout=30, what="the orphaned backend to finish")
+    wait_for(lambda: not completion_paused(conn), timeout=30, description="the orphaned backend to finish")
 
     row = job_row(conn, job_id)
     assert row["status"] == "PROCESSING", "the outcome must not commit without its processor"
@@ -150,7 +154,7 @@ def test_kill_on_last_attempt_fails_job(probes, database, lambdas):
     job_id = enqueue(conn, NewJob("SCHEDULED_TASK", effect_job(hold_on_attempt=1), max_attempts=1)).id
 
     victim = lambdas.start(env=SHORT_LEASE_ENV, timeout_seconds=TIMEOUT_SECONDS)
-    wait_for(lambda: counts_by_job(conn, "signals").get(job_id), timeout=60, what="the handler to start")
+    wait_for(lambda: counts_by_job(conn, "signals").get(job_id), timeout=60, description="the handler to start")
     victim.kill()
     result, _ = run_after_leases_expire(conn, lambdas)
 

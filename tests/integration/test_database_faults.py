@@ -62,7 +62,7 @@ def test_database_down_mid_run_loses_nothing(own_server, own_database, tmp_path,
     try:
         run = lambdas.start(env=env, timeout_seconds=8)
         with connect(own_database) as conn:
-            wait_for(lambda: len(counts_by_job(conn, "effects")) >= 3, timeout=60, what="a few jobs to commit")
+            wait_for(lambda: len(counts_by_job(conn, "effects")) >= 3, timeout=60, description="a few jobs to commit")
         own_server.stop("fast")
         if fault == "restart":
             own_server.start()
@@ -86,7 +86,9 @@ def test_database_down_mid_run_loses_nothing(own_server, own_database, tmp_path,
         wait_for_leases_to_expire(conn)
         result = lambdas.start(env=env, timeout_seconds=60).wait()
         assert result["ok"], result.get("traceback")
-        statuses = {row["status"] for row in conn.execute('SELECT DISTINCT status::text AS status FROM "BackgroundJob"')}
+        statuses = {
+            row["status"] for row in conn.execute('SELECT DISTINCT status::text AS status FROM "BackgroundJob"')
+        }
         assert statuses == {"COMPLETED"}
         assert counts_by_job(conn, "effects") == dict.fromkeys(ids, 1)
 

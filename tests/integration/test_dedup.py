@@ -1,9 +1,9 @@
 """Deduplication: concurrent enqueues with one key leave exactly one active job, and every caller learns which.
 
 The partial unique index ``"BackgroundJob_dedupKey_active_key"`` (on
-``"dedupKey"`` where the status is PENDING or PROCESSING) enforces it, and
-every enqueue path (the SQL function, the library and the API) inserts
-with ON CONFLICT DO NOTHING and then returns the job that holds the key.
+``"dedupKey"`` where the status is PENDING or PROCESSING) enforces it.
+Every enqueue path (the SQL function, the library and the API) inserts
+with ON CONFLICT DO NOTHING and then returns the job that has the key.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ ACTIVE_KEY_INDEX = "BackgroundJob_dedupKey_active_key"
 
 
 class Caller:
-    """One concurrent enqueue: its kind, whether its transaction rolls back, and what it was told."""
+    """One concurrent enqueue: its kind, whether its transaction rolls back, and the result it received."""
 
     def __init__(self, kind: str, rollback: bool = False) -> None:
         self.kind = kind
@@ -129,7 +129,7 @@ def test_concurrent_enqueues_same_key(conn, database, lambdas):
         for thread in threads:
             thread.start()
         api_runs = [lambdas.start("api", api_event()) for _ in range(3)]
-        wait_for(lambda: lock_waiters(conn) == len(callers) + len(api_runs), timeout=60, what="all ten enqueues")
+        wait_for(lambda: lock_waiters(conn) == len(callers) + len(api_runs), timeout=60, description="all ten enqueues")
         gate.commit()
     for thread in threads:
         thread.join()
@@ -161,7 +161,7 @@ def test_api_enqueue_same_key_under_repeatable_read(conn, database, lambdas):
     with connect(database, autocommit=False) as gate:
         gate.execute('LOCK TABLE "BackgroundJob" IN SHARE ROW EXCLUSIVE MODE')
         runs = [lambdas.start("api", api_event()) for _ in range(6)]
-        wait_for(lambda: lock_waiters(conn) == len(runs), timeout=60, what="all six API requests")
+        wait_for(lambda: lock_waiters(conn) == len(runs), timeout=60, description="all six API requests")
         gate.commit()
     responses = [run.wait()["result"] for run in runs]
     statuses = sorted(response["statusCode"] for response in responses)

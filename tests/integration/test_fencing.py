@@ -43,7 +43,7 @@ OUTCOMES = [
     ("cancel", lambda: Cancel("nothing left to do"), True, 3),
 ]
 
-# Who holds the job when the old handler finishes.
+# Who has the job when the old handler finishes.
 THIEVES = ["other-owner", "same-owner-next-attempt", "rescued-only"]
 
 

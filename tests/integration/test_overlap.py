@@ -24,17 +24,23 @@ def countdown(seconds: float):
     return lambda: max(0.0, deadline - time.monotonic())
 
 
-def test_lease_outlives_slow_run(probes, database, test_tasks):
+def test_lease_outlives_slow_run(probes, database, extra_tasks):
     conn = probes
     # Scaled down: a 900 s timeout becomes 6 s, the 60 s margin 1 s, a 720 s job 4.5 s and the 300 s schedule 1.5 s.
     job_id = enqueue(conn, NewJob("SCHEDULED_TASK", effect_job(sleep_seconds=4.5))).id
     env = {"LEASE_MARGIN_SECONDS": "1", "JOB_START_MARGIN_SECONDS": "0.5"}
     first: dict = {}
     slow_run = threading.Thread(
-        target=lambda: first.update(run_processor(database, remaining_seconds=countdown(6), env=env, request_id="tick-1"))
+        target=lambda: first.update(
+            run_processor(database, remaining_seconds=countdown(6), env=env, request_id="tick-1")
+        )
     )
     slow_run.start()
-    wait_for(lambda: job_row(conn, job_id)["status"] == "PROCESSING", timeout=10, what="the first run to claim the job")
+    wait_for(
+        lambda: job_row(conn, job_id)["status"] == "PROCESSING",
+        timeout=10,
+        description="the first run to claim the job",
+    )
 
     ticks = []
     while slow_run.is_alive():
@@ -46,7 +52,9 @@ def test_lease_outlives_slow_run(probes, database, test_tasks):
     claim = conn.execute("SELECT * FROM claims WHERE job_id = %s", (job_id,)).fetchone()
     row = job_row(conn, job_id)
     lease_seconds = (claim["lease_expires_at"] - row["startedAt"]).total_seconds()
-    print(f"\n[slow run] job_seconds=4.5 timeout_seconds=6 lease_seconds={lease_seconds:.1f} ticks_during_run={len(ticks)}")
+    print(
+        f"\n[slow run] job_seconds=4.5 timeout_seconds=6 lease_seconds={lease_seconds:.1f} ticks_during_run={len(ticks)}"
+    )
 
     assert all(tick["rescued"] == 0 and tick["total"] == 0 for tick in ticks), "a tick took the running job"
     assert len(ticks) >= 2
@@ -62,13 +70,16 @@ def test_lease_outlives_slow_run(probes, database, test_tasks):
 
 def test_same_scheduled_event_twice_at_once(probes, database, lambdas):
     conn = probes
-    ids = [r.id for r in enqueue_many(conn, [NewJob("SCHEDULED_TASK", effect_job(sleep_seconds=0.01)) for _ in range(300)])]
+    ids = [
+        r.id for r in enqueue_many(conn, [NewJob("SCHEDULED_TASK", effect_job(sleep_seconds=0.01)) for _ in range(300)])
+    ]
     event = load_event("processor-scheduled.json")
     env = {"WORKER_THREADS": "4"}
 
     # Lambda gives a retried delivery of an event the same request id.
     runs = [
-        lambdas.start(event=event, env=env, timeout_seconds=120, request_id="same-request", gated=True) for _ in range(2)
+        lambdas.start(event=event, env=env, timeout_seconds=120, request_id="same-request", gated=True)
+        for _ in range(2)
     ]
     lambdas.open_gate(runs)
     results = [run.wait()["result"] for run in runs]
@@ -85,11 +96,13 @@ def test_same_scheduled_event_twice_at_once(probes, database, lambdas):
 
 def test_next_tick_while_run_still_going(probes, database, lambdas):
     conn = probes
-    ids = [r.id for r in enqueue_many(conn, [NewJob("SCHEDULED_TASK", effect_job(sleep_seconds=0.3)) for _ in range(40)])]
+    ids = [
+        r.id for r in enqueue_many(conn, [NewJob("SCHEDULED_TASK", effect_job(sleep_seconds=0.3)) for _ in range(40)])
+    ]
     env = {"WORKER_THREADS": "2", "BATCH_SIZE": "4"}
 
     first = lambdas.start(env=env, timeout_seconds=120)
-    wait_for(lambda: counts_by_job(conn, "effects"), timeout=60, what="the first run to complete a job")
+    wait_for(lambda: counts_by_job(conn, "effects"), timeout=60, description="the first run to complete a job")
     later = []
     for _ in range(2):
         later.append(lambdas.start(env=env, timeout_seconds=120))

@@ -120,16 +120,18 @@ def test_handler_that_never_returns(probes, database, lambdas):
 
     run = lambdas.start(env=env, timeout_seconds=timeout_seconds)
     started = time.monotonic()
-    wait_for(lambda: counts_by_job(conn, "signals").get(stuck), timeout=60, what="the stuck handler to start")
+    wait_for(lambda: counts_by_job(conn, "signals").get(stuck), timeout=60, description="the stuck handler to start")
     # The handed-back jobs are PENDING again, with their attempt refunded, before the invocation times out.
     wait_for(
         lambda: all(job_row(conn, job_id)["status"] == "PENDING" for job_id in others),
         timeout=timeout_seconds + 5,
-        what="the jobs not started to be handed back",
+        description="the jobs not started to be handed back",
     )
     assert run.running(), "the invocation must wait for the stuck handler until Lambda stops it"
     # Lambda stops the invocation at its timeout; the test does what Lambda would.
-    wait_for(lambda: time.monotonic() - started >= timeout_seconds, timeout=timeout_seconds + 5, what="the timeout")
+    wait_for(
+        lambda: time.monotonic() - started >= timeout_seconds, timeout=timeout_seconds + 5, description="the timeout"
+    )
     run.kill()
 
     stuck_logs = [r for r in run.log_records() if r.get("action") == "handler_stuck"]

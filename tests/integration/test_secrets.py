@@ -55,7 +55,9 @@ def api(event: dict, database_url: str) -> dict:
     # In Lambda a function's environment never changes, but here one process switches databases.
     config.reset_settings()
     db.reset_database()
-    return invoke("ApiFunction", event, template_path=ROOT / "template.yaml", env_overrides={"DATABASE_URL": database_url})
+    return invoke(
+        "ApiFunction", event, template_path=ROOT / "template.yaml", env_overrides={"DATABASE_URL": database_url}
+    )
 
 
 def process(monkeypatch, database_url: str) -> str:

@@ -177,7 +177,9 @@ def test_app_clock_ten_minutes_fast_changes_nothing(conn, database, fast_app_clo
     due_now = enqueue(conn, NewJob("NOTIFICATION", {})).id
     event = load_event("api-create-job.json")
     event["body"] = json.dumps({"type": "NOTIFICATION", "payload": {}, "delaySeconds": 30})
-    response = invoke("ApiFunction", event, template_path=ROOT / "template.yaml", env_overrides={"DATABASE_URL": database})
+    response = invoke(
+        "ApiFunction", event, template_path=ROOT / "template.yaml", env_overrides={"DATABASE_URL": database}
+    )
     from_api = json.loads(response["body"])["job"]["id"]
 
     def fail_once(job, ctx):

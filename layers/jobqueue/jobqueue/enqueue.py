@@ -99,7 +99,9 @@ def validate(job: NewJob, *, max_payload_bytes: int = MAX_PAYLOAD_BYTES, prefix:
         try:
             run_at = run_at.astimezone(UTC)
         except OverflowError:
-            raise InvalidJob(f"{prefix}scheduledAt", "is out of range; use a time between the years 1 and 9999 in UTC") from None
+            raise InvalidJob(
+                f"{prefix}scheduledAt", "is out of range; use a time between the years 1 and 9999 in UTC"
+            ) from None
 
     delay = job.delay_seconds
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay):

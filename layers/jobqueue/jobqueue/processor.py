@@ -379,9 +379,11 @@ class Processor:
         the invocation is RETURN_MARGIN_SECONDS from its timeout, the jobs not
         started are handed back and each stuck job is logged at ERROR. The run
         then keeps waiting: Lambda's timeout ends the invocation and resets the
-        execution environment, which closes the stuck handler's connection and
-        releases its row locks, where returning would leave it running in the
-        frozen environment. Lease rescue retries the stuck job.
+        execution environment (AWS Lambda developer guide, "Understanding the
+        Lambda execution environment lifecycle"). That closes the stuck
+        handler's connection and releases its row locks, where returning would
+        leave it running in the frozen environment. Lease rescue retries the
+        stuck job.
         """
         for _ in workers:
             work.put(_STOP)

@@ -106,7 +106,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(UnicodeDecodeError)
     def handle_undecodable_body(error: UnicodeDecodeError) -> Response:
         # A base64-encoded body (API Gateway's form for binary content) is
-        # decoded as UTF-8 by Powertools before the route's parser sees it.
+        # decoded as UTF-8 by Powertools before the route's parser runs.
         return error_response(ApiError(400, "invalid_json", "The request body is not UTF-8 text; send a JSON object."))
 
     @app.exception_handler(PayloadTooLarge)
