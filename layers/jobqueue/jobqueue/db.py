@@ -167,6 +167,10 @@ def _has_input(conn: psycopg.Connection) -> bool:
     The queue never LISTENs, so an idle connection receives data only when
     the server ends it (pg_terminate_backend, a restart, a failover) with a
     last message. Checking costs no round trip.
+
+    NOTE: a connection lost without a last message (a network partition) is
+    noticed only by the ping after PING_AFTER_IDLE_SECONDS, so a call made
+    sooner fails.
     """
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
