@@ -96,7 +96,7 @@ def build_conninfo(settings: Settings) -> str:
 
 
 class _DropResponseBodies(logging.Filter):
-    """Drops botocore's DEBUG line with a whole response body, which for GetSecretValue holds the password."""
+    """Drops botocore's DEBUG line with a whole response body, which for GetSecretValue contains the password."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Response body")
