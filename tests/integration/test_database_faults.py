@@ -24,8 +24,10 @@ from tests.integration.processes import (
     wait_for_leases_to_expire,
 )
 
+# The timeout makes pg_terminate_backend wait until each backend has exited,
+# so the kill is complete before the next invocation starts.
 TERMINATE_QUEUE_BACKENDS = """
-SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+SELECT count(pg_terminate_backend(pid, 5000)) AS n FROM pg_stat_activity
 WHERE datname = current_database() AND application_name = 'jobqueue' AND pid <> pg_backend_pid()
 """
 

@@ -109,7 +109,7 @@ def build_conninfo(settings: Settings, *, force_fetch: bool = False) -> str:
 
 
 class _DropResponseBodies(logging.Filter):
-    """Drops botocore's DEBUG line with a whole response body, which for GetSecretValue holds the password."""
+    """Drops botocore's DEBUG line with a whole response body, which for GetSecretValue contains the password."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Response body")
@@ -186,6 +186,10 @@ def _has_input(conn: psycopg.Connection) -> bool:
     The queue never LISTENs, so an idle connection receives data only when
     the server ends it (pg_terminate_backend, a restart, a failover) with a
     last message. Checking costs no round trip.
+
+    NOTE: a connection lost without a last message (a network partition) is
+    noticed only by the ping after PING_AFTER_IDLE_SECONDS, so a call made
+    sooner fails.
     """
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
