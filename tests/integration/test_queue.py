@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -354,8 +355,13 @@ def test_run_lease_lost_without_writes(conn, database):
 
 def test_run_hands_back_jobs_when_time_is_short(conn, database):
     enqueue_many(conn, [NewJob("SCHEDULED_TASK", {"n": n}) for n in range(5)])
-    clock = iter([600.0, 600.0] + [1.0] * 100)
-    summary = run_processor(database, lambda job, ctx: None, remaining_seconds=lambda: next(clock))
+    calls = itertools.count()
+
+    def remaining_seconds() -> float:
+        # Time enough to claim, then too little to start any job.
+        return 600.0 if next(calls) < 2 else 1.0
+
+    summary = run_processor(database, lambda job, ctx: None, remaining_seconds=remaining_seconds)
     rows = conn.execute('SELECT status, attempts, "leaseExpiresAt" FROM "BackgroundJob"').fetchall()
     assert summary["released"] == 5
     assert summary["total"] == 0

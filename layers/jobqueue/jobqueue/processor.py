@@ -407,6 +407,9 @@ class Processor:
 
         for worker in stuck:
             worker.join()
+        # A worker that was between taking a job and handing it back when the
+        # first hand-back ran adds it now.
+        self._hand_back()
 
     def _take_unstarted(self, work: queue.Queue) -> None:
         stops = 0
@@ -440,18 +443,21 @@ class Processor:
         self._settle(len(completions))
 
     def _hand_back(self) -> None:
-        if not self._handed_back:
+        """Release the jobs handed back so far; a later call releases only the ones added since."""
+        with self._lock:
+            jobs, self._handed_back = self._handed_back, []
+        if not jobs:
             return
         try:
             with self.database.connection() as conn:
-                released = release_jobs(conn, self._handed_back, owner=self.owner)
+                released = release_jobs(conn, jobs, owner=self.owner)
         except (psycopg.OperationalError, DatabaseUnavailable) as exc:
             self._record_run_error(exc)
             return
-        self.summary.released = released
+        self.summary.released += released
         logger.info(
             "handed back jobs that were claimed but not started",
-            extra={"action": "jobs_released", "released": released, "claimed_unstarted": len(self._handed_back)},
+            extra={"action": "jobs_released", "released": released, "claimed_unstarted": len(jobs)},
         )
 
     def _record_run_error(self, exc: BaseException) -> None:
