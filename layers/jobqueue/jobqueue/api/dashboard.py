@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 
 from aws_lambda_powertools.event_handler import Response
 
+from jobqueue.durations import format_duration
 from jobqueue.jobs import Job
 from jobqueue.states import JobStatus, JobType, sources_of
 
@@ -475,14 +476,4 @@ def _time(value: datetime | None) -> str:
     return f'<time datetime="{_text(iso)}">{_text(utc.strftime("%Y-%m-%d %H:%M:%S"))} UTC</time>'
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, whole_seconds = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {whole_seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+_duration = format_duration

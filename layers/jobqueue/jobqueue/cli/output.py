@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from jobqueue.durations import format_duration
 from jobqueue.jobs import Job
 from jobqueue.states import JobStatus
 
@@ -26,15 +27,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def format_duration(seconds: float) -> str:
-    """Return a duration the way a person reads it: ``12.3 s``, ``4 min 5 s``, ``2 h 10 min``."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, whole_seconds = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {whole_seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
 
 
 def format_job_table(jobs: Sequence[Job]) -> str:
