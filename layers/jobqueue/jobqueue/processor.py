@@ -183,6 +183,7 @@ class Processor:
             while True:
                 with self._changed:
                     flush_at = time.monotonic() + FLUSH_SECONDS
+                    limit = 0  # stays 0 when time is up before the first check
                     while not self._run_errors and self._time_to_wait():
                         limit = claim_limit()
                         pending = len(self._completions)
