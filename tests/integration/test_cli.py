@@ -650,13 +650,11 @@ def test_cli_process_exit_codes(database):
     assert "job 'no-such-job' not found" in not_found.stderr
 
 
-@pytest.mark.skipif(
-    not (Path(sys.executable).parent / "jobqueue").is_file(),
-    reason="the project is not installed in this virtualenv; `make venv` installs the jobqueue script",
-)
 def test_cli_installed_script_runs(database):
+    script = Path(sys.executable).parent / "jobqueue"
+    assert script.is_file(), f"{script} is missing; run `make venv`, which installs the jobqueue script"
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "jobqueue"), "--json", "stats"],
+        [str(script), "--json", "stats"],
         env={**os.environ, "DATABASE_URL": database},
         capture_output=True,
         text=True,

@@ -22,7 +22,7 @@ BATCH_SIZE = 50
 WORKER_THREADS = 8
 RETENTION_DAYS = 7
 LEASE_MARGIN_SECONDS = 60
-# Lease used when no Lambda context says how long the run may last.
+# Lease used when no Lambda context gives the time the run may last.
 DEFAULT_LEASE_SECONDS = 960
 RETRY_BASE_SECONDS = 5.0
 RETRY_MAX_SECONDS = 3600.0

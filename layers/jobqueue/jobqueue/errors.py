@@ -1,6 +1,6 @@
 """Every error the queue raises, under one base class.
 
-Messages name the offending value and say what to do next. Driver errors
+Messages name the offending value and what to do next. Driver errors
 are wrapped with the original as ``__cause__``.
 """
 

@@ -45,7 +45,7 @@ from jobqueue.retrying import retry_serialization_failures
 from jobqueue.states import JobType
 from jobqueue.stats import fold_count_deltas
 
-# The longest a completed job waits before its completion is written.
+# The maximum time a completed job waits before its completion is written.
 FLUSH_SECONDS = 0.05
 # Stop waiting for worker threads this long before the invocation times out,
 # leaving time to hand back the jobs they did not start.
@@ -99,9 +99,9 @@ class Processor:
         self.settings = settings
         self.remaining_seconds = remaining_seconds
         self.request_id = request_id
-        # The request id names the invocation in logs; the suffix keeps two
-        # deliveries of one event (a Lambda async retry reuses the request
-        # id) from sharing a lease.
+        # The request id names the invocation in logs. A Lambda async retry
+        # reuses the request id, so the suffix keeps two deliveries of one
+        # event from sharing a lease.
         self.owner = f"{request_id}/{uuid.uuid4().hex[:8]}"
         self.handler_lookup = handler_lookup
         self.summary = RunSummary()

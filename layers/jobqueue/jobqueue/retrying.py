@@ -20,7 +20,7 @@ def retry_serialization_failures(run: Callable[[], T], *, attempts: int = SERIAL
     """Call ``run`` (one whole transaction) again when it hits a serialization failure or deadlock.
 
     The queue's own transactions run at READ COMMITTED, where these are
-    rare; a database whose default is REPEATABLE READ or SERIALIZABLE, or
+    rare. A database whose default is REPEATABLE READ or SERIALIZABLE, or
     a deadlock with the application's own writes, can still raise them.
     After ``attempts`` tries the last error is raised.
     """

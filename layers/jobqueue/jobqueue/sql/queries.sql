@@ -221,7 +221,7 @@ WHERE id = %(id)s AND status = 'PENDING'
 RETURNING *;
 
 -- name: cancel_jobs_by_dedup_key
--- Cancel the PENDING job that holds a deduplication key.
+-- Cancel the PENDING job that has a deduplication key.
 UPDATE "BackgroundJob"
 SET status = 'CANCELLED',
     "completedAt" = now() AT TIME ZONE 'UTC',

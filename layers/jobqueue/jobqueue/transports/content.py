@@ -8,7 +8,7 @@ control characters never reach a header such as the email subject.
 SMS policy: one notification is one SMS segment. A paging text must arrive
 whole and cost one message, so the text is shortened to fit one segment
 instead of letting Amazon SNS split it into several billed parts. A
-segment holds 160 GSM-7 characters, where characters of the GSM extension
+segment contains 160 GSM-7 characters, where characters of the GSM extension
 table (such as ``€`` or ``{``) count twice. When any character is outside
 GSM-7, it holds 70 UTF-16 code units. The incident link is kept whole and
 the message is cut before it, ending in ``...``.
